@@ -1,0 +1,1 @@
+"""secstack components: what is deployed. Each takes typed args and never reads config."""

@@ -1,0 +1,1 @@
+"""The stacks layer: the only code that reads Pulumi config."""
