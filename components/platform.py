@@ -20,6 +20,7 @@ class PlatformArgs(TypedDict):
     environment: str
     teams: list[TeamArgs]
     mesh: IstioMeshArgs
+    # Later components add NotRequired keys here.
 
 
 class SecurityPlatform(pulumi.ComponentResource):
@@ -31,6 +32,12 @@ class SecurityPlatform(pulumi.ComponentResource):
         namespaces = [ns for team in teams for ns in team.namespace_resources]
         mesh = IstioMesh("mesh", args["mesh"], pulumi.ResourceOptions(parent=self, depends_on=namespaces))
         self.mesh = mesh
+        # Add-ons: each depends on the team namespaces and the mesh; append each to `addons`.
+        addons: list[pulumi.Resource] = [mesh]
+        after_mesh = pulumi.ResourceOptions(parent=self, depends_on=[*namespaces, mesh])
+
+        # Admission control last: its webhook must not block the add-ons above while they install.
+        self.addons = addons
         self.teams = teams
         self.namespaces = pulumi.Output.from_input([ns for team in args["teams"] for ns in team["namespaces"]])
         self.register_outputs({"environment": args["environment"], "namespaces": self.namespaces})

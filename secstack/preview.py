@@ -103,6 +103,8 @@ def run(
     contextvars.Context().run(_run_program, monitor, stack, raw, directory)
     preview = Preview(stack=stack, settings=settings, resources=monitor.registrations)
     if checks:
+        import secstack.checks  # noqa: F401 - registers the checkers
+
         for check in CHECKERS:
             preview.verdicts.extend(check(preview))
     return preview

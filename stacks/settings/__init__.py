@@ -118,7 +118,7 @@ def load(raw: dict[str, Any]) -> Settings:
         settings = Settings.model_validate({**merged, "secretValues": secret_values})
     except ValidationError as exc:
         problems += _format(exc)
-        raise SettingsError(problems) from None
+        raise SettingsError(problems + _check_guards(environment, merged)) from None
     problems += _check_guards(environment, merged)
     problems += _check_secret_refs(settings, secret_values)
     if problems:
@@ -156,8 +156,11 @@ def _check_guards(environment: str, merged: dict[str, Any]) -> list[str]:
             if environment not in guard.environments:
                 continue
             value, base = _get(merged.get(section), guard.path), _get(floor.get(section), guard.path)
-            if value is None or base is None or not guard.weaker(value, base):
-                continue
+            try:
+                if value is None or base is None or not guard.weaker(value, base):
+                    continue
+            except (TypeError, ValueError):
+                continue  # a malformed value is reported by the schema check
             if (merged.get(section) or {}).get("reason"):
                 continue
             key = f"secstack:{section}.{'.'.join(guard.path)}"
