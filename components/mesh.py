@@ -81,7 +81,7 @@ class IstioMesh(pulumi.ComponentResource):
             ISTIO_CNI,
             "istio-system",
             # With the CNI plugin the pods need no NET_ADMIN init container, so app namespaces can enforce PSS.
-            {"cni": {"chained": True, "excludeNamespaces": ["kube-system", "istio-system"]}, "global": {"logAsJson": True}},
+            {"chained": True, "excludeNamespaces": ["kube-system", "istio-system"], "global": {"logAsJson": True}},
             child(self, [base]),
         )
         istiod = helm_release("istiod", ISTIOD, "istio-system", self._istiod_values(args, trust_domain), child(self, [base, cni]))

@@ -20,7 +20,7 @@ import yaml
 
 from secstack.capture import CapturingMonitor, Registration
 from secstack.verdicts import CHECKERS, Verdict
-from stacks.config import read_stack_file, stack_file, to_engine_config
+from stacks.config import read_stack_file, stack_file, to_engine_config  # noqa: F401 - stack_file re-exported
 from stacks.settings import Settings, load
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Optional, get_args, get_origin
 from pydantic import Field, ValidationError, model_validator
 from pydantic import BaseModel
 
+from . import admission as _admission
 from . import mesh as _mesh
 from .base import Environment, Guard, Model, SecretValue
 from .cluster import ClusterSettings
@@ -23,6 +24,7 @@ NAMESPACE = "secstack"
 # section key -> (profile per environment, guards). Sections without a profile are absent here.
 PROFILED_SECTIONS: dict[str, tuple[dict, list[Guard]]] = {
     "mesh": (_mesh.PROFILE, _mesh.GUARDS),
+    "admission": (_admission.PROFILE, _admission.GUARDS),
 }
 
 
@@ -36,6 +38,7 @@ class Settings(Model):
     environment: Environment
     cluster: ClusterSettings
     mesh: MeshSettings = MeshSettings()
+    admission: _admission.AdmissionSettings = Field(default_factory=_admission.AdmissionSettings)
     teams: list[TeamSettings] = Field(default_factory=list)
     secret_values: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
 

@@ -66,7 +66,10 @@ def crd_schema(api_version: str, kind: str) -> dict:
         raise KeyError(f"no upstream CRD for {api_version} {kind} in ../shared/crds")
     schema = to_json_schema(index[(api_version, kind)])
     # metadata is validated by the API server's ObjectMeta, not the CRD.
-    schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+    properties = schema.setdefault("properties", {})
+    properties["metadata"] = {"type": "object"}
+    properties.setdefault("apiVersion", {"type": "string"})
+    properties.setdefault("kind", {"type": "string"})
     return schema
 
 

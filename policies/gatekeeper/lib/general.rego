@@ -1,0 +1,147 @@
+# Helpers for the general-* rules (embedded in their templates' `libs` after pods.rego): every container with
+# the field it sits in and its path in the reviewed object, so messages name the container and the field.
+package lib.secstack.general
+
+import rego.v1
+
+import data.lib.secstack.pods
+
+singular := {"containers": "container", "initContainers": "initContainer", "ephemeralContainers": "ephemeralContainer"}
+
+# Where the pod spec sits in the reviewed object, for messages (`spec.template.spec` for a Deployment ...).
+spec_path := "spec" if pods.reviewed.kind == "Pod"
+
+spec_path := "spec.template.spec" if pods.reviewed.kind in pods.workload_kinds
+
+spec_path := "spec.jobTemplate.spec.template.spec" if pods.reviewed.kind == "CronJob"
+
+spec_path := "template.spec" if pods.reviewed.kind == "PodTemplate"
+
+# {container, field ("containers" ...), type ("container" | "initContainer" | "ephemeralContainer"), name, path}
+entries contains entry if {
+	some field in pods.container_fields
+	is_array(pods.spec[field])
+	some i, c in pods.spec[field]
+	is_object(c)
+	entry := {
+		"container": c,
+		"field": field,
+		"type": singular[field],
+		"name": pods.name(c),
+		"path": sprintf("%s.%s[%d]", [spec_path, field, i]),
+	}
+}
+
+# Entries whose image is not exempt (gatekeeper-library exemptImages semantics).
+checked contains entry if {
+	some entry in entries
+	not pods.exempt(entry.container)
+}
+
+# Pod-level fields (automount, labels) are exempt only when every container of the pod is exempt.
+pod_exempt if {
+	count(entries) > 0
+	every entry in entries {
+		pods.exempt(entry.container)
+	}
+}
+
+image(c) := c.image if is_string(c.image)
+
+image(c) := "" if not is_string(c.image)
+
+# An image reference split into its parts. The tag is the `:suffix` of the last path segment (so a registry
+# port such as `host:443/app` is not a tag); a digest follows `@`.
+reference(img) := {"name": name, "tag": tag, "digest": digest} if {
+	parts := split(img, "@")
+	name_tag := parts[0]
+	digest := concat("@", array.slice(parts, 1, count(parts)))
+	segments := split(name_tag, "/")
+	last := segments[count(segments) - 1]
+	colon := indexof(last, ":")
+	tag := _tag(last, colon)
+	name := _name(name_tag, last, colon)
+}
+
+_tag(_, colon) := "" if colon < 0
+
+_tag(last, colon) := substring(last, colon + 1, -1) if colon >= 0
+
+_name(name_tag, _, colon) := name_tag if colon < 0
+
+_name(name_tag, last, colon) := substring(name_tag, 0, (count(name_tag) - count(last)) + colon) if colon >= 0
+
+# Params that must be lists of strings: anything else counts as empty, so a typo cannot crash evaluation.
+string_list(key) := [s | some s in value; is_string(s)] if {
+	value := pods.param(key, [])
+	is_array(value)
+}
+
+string_list(key) := [] if not is_array(pods.param(key, []))
+
+# Where the pod template {metadata, spec} sits, for messages about its labels.
+template_path := trim_suffix(spec_path, ".spec") if pods.reviewed.kind != "Pod"
+
+# A Kubernetes resource quantity ("100m", "1Gi", 2, "1e3") as a number; undefined when it is not one.
+quantity(q) := q if is_number(q)
+
+quantity(q) := units.parse(q) if {
+	is_string(q)
+	regex.match(`^\+?([0-9]+(\.[0-9]+)?|\.[0-9]+)([KMGTPE]i|[mkKMGTPE]|[eE][+-]?[0-9]+)?$`, q)
+}
+
+# Containers that may carry resources and probes: the API rejects both on ephemeral containers.
+resourced contains entry if {
+	some entry in checked
+	entry.field != "ephemeralContainers"
+}
+
+# K8sContainerLimits / K8sContainerRequests: each of cpu and memory must be set on every container and, when the
+# parameter gives a maximum, be at most that. A parameter of "-1" turns that resource off (gatekeeper-library).
+resource_messages(section) := {msg |
+	some resource in ["cpu", "memory"]
+	maximum := pods.param(resource, "")
+	maximum != "-1"
+	some entry in resourced
+	msg := _resource_message(section, resource, maximum, entry)
+}
+
+_singular_section := {"limits": "limit", "requests": "request"}
+
+_resource_value(entry, section, resource) := value if {
+	is_object(entry.container.resources)
+	is_object(entry.container.resources[section])
+	value := entry.container.resources[section][resource]
+}
+
+_resource_message(section, resource, _, entry) := msg if {
+	not _resource_value(entry, section, resource)
+	msg := sprintf("%s <%s> has no %s %s; set %s.resources.%s.%s", [
+		entry.type, entry.name, resource, _singular_section[section], entry.path, section, resource,
+	])
+}
+
+_resource_message(section, resource, _, entry) := msg if {
+	value := _resource_value(entry, section, resource)
+	not quantity(value)
+	msg := sprintf("%s <%s> %s %s <%v> could not be parsed (%s.resources.%s.%s)", [
+		entry.type, entry.name, resource, _singular_section[section], value, entry.path, section, resource,
+	])
+}
+
+_resource_message(section, resource, maximum, entry) := msg if {
+	value := _resource_value(entry, section, resource)
+	maximum != ""
+	not quantity(maximum)
+	msg := sprintf("parameter %s <%v> is not a Kubernetes quantity, so %s <%s> %s %s <%v> cannot be checked", [
+		resource, maximum, entry.type, entry.name, resource, _singular_section[section], value,
+	])
+}
+
+_resource_message(section, resource, maximum, entry) := msg if {
+	value := _resource_value(entry, section, resource)
+	quantity(value) > quantity(maximum)
+	msg := sprintf("%s <%s> %s %s <%v> is higher than the maximum allowed of <%v> (%s.resources.%s.%s)", [
+		entry.type, entry.name, resource, _singular_section[section], value, maximum, entry.path, section, resource,
+	])
+}
