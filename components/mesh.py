@@ -1,6 +1,7 @@
 """IstioMesh: Istio with mesh-wide mTLS, default-deny authorization, SPIFFE allow rules and JWT on the edge."""
 from __future__ import annotations
 
+import json
 from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
@@ -12,6 +13,8 @@ from components.common import child, custom_resource, deep_merge, helm_release, 
 SECURITY_API = "security.istio.io/v1"
 GATEWAY_NAMESPACE = "istio-ingress"
 GATEWAY_NAME = "istio-ingressgateway"
+AUTH_CONFIGMAP = "secstack-auth"  # = secstack.auth.CONFIGMAP_NAME / CONFIG_KEY
+AUTH_CONFIG_KEY = "auth.json"
 
 
 class JwtProviderArgs(TypedDict):
@@ -23,6 +26,10 @@ class JwtProviderArgs(TypedDict):
     forward_original_token: NotRequired[bool]
     roles_claim: NotRequired[str]
     scopes_claim: NotRequired[str]
+    # Service-side only (the `secstack-auth` ConfigMap); absent keys take the JwtAuthSettings defaults.
+    algorithms: NotRequired[list[str]]
+    leeway_seconds: NotRequired[int]
+    required_claims: NotRequired[list[str]]
 
 
 class JwtRuleArgs(TypedDict):
@@ -104,6 +111,10 @@ class IstioMesh(pulumi.ComponentResource):
         gateway_principal = spiffe_principal(GATEWAY_NAMESPACE, GATEWAY_NAME, trust_domain)
         for service in args["services"]:
             self._service_policies(service, args.get("jwt"), gateway_principal, ready)
+        jwt = args.get("jwt")
+        if jwt is not None:
+            for ns in sorted({s["namespace"] for s in args["services"] if s.get("jwt_rules")}):
+                self._auth_configmap(ns, jwt)
 
         self.namespace = pulumi.Output.from_input("istio-system")
         self.register_outputs({"namespace": self.namespace, "mtlsMode": args["mtls_mode"], "peerAuthentication": peer.id})
@@ -195,6 +206,18 @@ class IstioMesh(pulumi.ComponentResource):
             child(self, ready),
         )
 
+    def _auth_configmap(self, ns: str, jwt: JwtProviderArgs) -> None:
+        """What `secstack.auth.TokenVerifier.from_configmap_dir` reads: the issuer the RequestAuthentication trusts."""
+        k8s.core.v1.ConfigMap(
+            f"{ns}-{AUTH_CONFIGMAP}",
+            metadata=meta(AUTH_CONFIGMAP, ns, labels={"app.kubernetes.io/component": "auth"}),
+            data={AUTH_CONFIG_KEY: json.dumps(service_auth_config(jwt), indent=2, sort_keys=True) + "\n"},
+            # Immutable: a team deployer (who may edit ConfigMaps) cannot repoint its services at another issuer
+            # in place; a settings change replaces the object.
+            immutable=True,
+            opts=child(self, delete_before_replace=True),
+        )
+
     @staticmethod
     def _jwt_rule(rule: JwtRuleArgs, jwt: JwtProviderArgs, service: MeshServiceArgs, gateway_principal: str, port: str) -> dict:
         source: dict[str, Any] = {"requestPrincipals": [f"{jwt['issuer']}/*"]}
@@ -210,6 +233,18 @@ class IstioMesh(pulumi.ComponentResource):
         if when:
             out["when"] = when
         return out
+
+
+def service_auth_config(jwt: JwtProviderArgs) -> dict[str, Any]:
+    """`auth.json` of the `secstack-auth` ConfigMap: JwtAuthSettings keys (camelCase), from the same args as
+    `request_authentication_rule`, so the service and the mesh cannot disagree."""
+    rule = request_authentication_rule(jwt)
+    out: dict[str, Any] = {"issuer": rule["issuer"], "jwksUri": rule["jwksUri"], "audiences": rule["audiences"]}
+    for key, name in (("algorithms", "algorithms"), ("leeway_seconds", "leewaySeconds"), ("required_claims", "requiredClaims"),
+                      ("roles_claim", "rolesClaim"), ("scopes_claim", "scopesClaim")):
+        if key in jwt:
+            out[name] = list(jwt[key]) if isinstance(jwt[key], list) else jwt[key]  # type: ignore[literal-required]
+    return out
 
 
 def request_authentication_rule(jwt: JwtProviderArgs) -> dict[str, Any]:

@@ -12,7 +12,13 @@ from typing import NotRequired, Optional, TypedDict
 
 import pulumi
 
+from components.admission import Gatekeeper, GatekeeperArgs
+from components.logging import SecurityLogging, SecurityLoggingArgs
+from components.data_security import DataSecurity, DataSecurityArgs
 from components.mesh import IstioMesh, IstioMeshArgs
+from components.monitoring import SecurityMonitoring, SecurityMonitoringArgs
+from components.runtime import Falco, FalcoArgs
+from components.scanning import TrivyOperator, TrivyOperatorArgs
 from components.teams import Team, TeamArgs
 
 
@@ -21,6 +27,12 @@ class PlatformArgs(TypedDict):
     teams: list[TeamArgs]
     mesh: IstioMeshArgs
     # Later components add NotRequired keys here.
+    data_security: NotRequired[DataSecurityArgs]
+    admission: NotRequired[GatekeeperArgs]
+    scanning: NotRequired[TrivyOperatorArgs]
+    runtime: NotRequired[FalcoArgs]
+    logging: NotRequired[SecurityLoggingArgs]
+    monitoring: NotRequired[SecurityMonitoringArgs]
 
 
 class SecurityPlatform(pulumi.ComponentResource):
@@ -35,8 +47,37 @@ class SecurityPlatform(pulumi.ComponentResource):
         # Add-ons: each depends on the team namespaces and the mesh; append each to `addons`.
         addons: list[pulumi.Resource] = [mesh]
         after_mesh = pulumi.ResourceOptions(parent=self, depends_on=[*namespaces, mesh])
+        self.data_security = None
+        if "data_security" in args:
+            # KMS keys, Secrets Manager entries and their delivery, RRSA roles (docs/data-security.md).
+            self.data_security = DataSecurity("data", args["data_security"], after_mesh)
+            addons.append(self.data_security)
+        self.logging = None
+        if "logging" in args:
+            self.logging = SecurityLogging("logging", args["logging"], after_mesh)
+            addons.append(self.logging)
+
+        # Monitoring before detection: kube-prometheus-stack installs the prometheus-operator CRDs.
+        self.monitoring = None
+        if "monitoring" in args:
+            self.monitoring = SecurityMonitoring("monitoring", args["monitoring"], after_mesh)
+            addons.append(self.monitoring)
+
+        # Detection: both charts ship ServiceMonitors, so they depend on every add-on built before them (the
+        # monitoring stack, whose prometheus-operator CRDs must exist, belongs before this point).
+        self.scanning = self.runtime = None
+        if "scanning" in args:
+            self.scanning = TrivyOperator("trivy-operator", args["scanning"], pulumi.ResourceOptions(parent=self, depends_on=[*namespaces, *addons]))
+        if "runtime" in args:
+            self.runtime = Falco("falco", args["runtime"], pulumi.ResourceOptions(parent=self, depends_on=[*namespaces, *addons]))
+        addons += [c for c in (self.scanning, self.runtime) if c is not None]
 
         # Admission control last: its webhook must not block the add-ons above while they install.
+        self.gatekeeper = None
+        if "admission" in args:
+            self.gatekeeper = Gatekeeper(
+                "gatekeeper", args["admission"], pulumi.ResourceOptions(parent=self, depends_on=[*namespaces, *addons])
+            )
         self.addons = addons
         self.teams = teams
         self.namespaces = pulumi.Output.from_input([ns for team in args["teams"] for ns in team["namespaces"]])

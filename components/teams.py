@@ -31,6 +31,7 @@ DEPLOY_RULES = [
 class ServiceAccountArgs(TypedDict):
     name: str
     namespace: str
+    annotations: NotRequired[dict[str, str]]  # e.g. the RRSA role (components/identity.py)
 
 
 class QuotaArgs(TypedDict):
@@ -53,6 +54,7 @@ class TeamArgs(TypedDict):
     istio_injection: NotRequired[bool]
     ingress_from_namespaces: NotRequired[list[str]]  # namespaces whose pods call into this team
     egress_to_namespaces: NotRequired[list[str]]  # namespaces this team calls
+    namespace_labels: NotRequired[dict[str, str]]  # extra labels, e.g. RRSA webhook injection
 
 
 def _ns_selector(namespace: str) -> dict:
@@ -76,6 +78,7 @@ class Team(pulumi.ComponentResource):
                 "pod-security.kubernetes.io/audit": "restricted",
                 "secstack.io/team": team,
                 "team": team,
+                **(args.get("namespace_labels") or {}),
             }
             namespace = k8s.core.v1.Namespace(
                 ns, metadata=meta(ns, labels=labels, annotations={"secstack.io/owner": args["owner"]}), opts=child(self)
@@ -89,7 +92,7 @@ class Team(pulumi.ComponentResource):
             owner = created[args["namespaces"].index(sa["namespace"])]
             k8s.core.v1.ServiceAccount(
                 f"{sa['namespace']}-{sa['name']}",
-                metadata=meta(sa["name"], sa["namespace"], labels={"team": team}),
+                metadata=meta(sa["name"], sa["namespace"], labels={"team": team}, **({"annotations": dict(sa["annotations"])} if sa.get("annotations") else {})),
                 # Pods that need the API mount a projected token explicitly; the default grants nothing to steal.
                 automount_service_account_token=False,
                 opts=child(self, [owner]),

@@ -44,7 +44,11 @@ class Registration:
     state: dict[str, Any] = field(default_factory=dict)
 
     def redacted_inputs(self) -> dict[str, Any]:
-        return normalize(self.inputs, redact=True)
+        """Inputs as they would be applied, secrets replaced by "[secret]" (computed once; do not mutate)."""
+        cached = self.__dict__.get("_redacted")
+        if cached is None:
+            cached = self.__dict__["_redacted"] = normalize(self.inputs, redact=True)
+        return cached
 
     def plain_inputs(self) -> dict[str, Any]:
         """Inputs with secrets unwrapped: only for tests that look for leaked plaintext."""

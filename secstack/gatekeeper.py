@@ -21,6 +21,10 @@ BUNDLES = ("pss-baseline", "pss-restricted", "general")
 BUNDLE_INCLUDES = {"pss-restricted": ("pss-baseline",)}
 TARGET = "admission.k8s.gatekeeper.sh"
 ACTIONS = ("deny", "warn", "dryrun")
+# A template annotated `policy.secstack.io/evaluates: pod-spec` reads only the pod template (through
+# lib.secstack.pods), so objects without one cannot violate it and the engine skips them. Tests hold rules to this.
+EVALUATES_ANNOTATION = "policy.secstack.io/evaluates"
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"})
 
 # Kinds whose objects have no namespace; a namespaced object written without one lands in "default".
 CLUSTER_SCOPED = frozenset({
@@ -46,6 +50,11 @@ class Rule:
     template: dict
     bundles: tuple[str, ...]
     parameter_schema: dict
+
+    @property
+    def pod_spec_only(self) -> bool:
+        annotations = (self.template.get("metadata") or {}).get("annotations") or {}
+        return annotations.get(EVALUATES_ANNOTATION) == "pod-spec"
 
 
 @dataclass(frozen=True)
@@ -102,26 +111,61 @@ class Violation:
 
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, yaml.YAMLError) as exc:
         raise GatekeeperError(f"{path}: cannot read YAML: {exc}") from None
 
 
-def load_bundles(directory: Path = RULES_DIR) -> dict[str, tuple[str, ...]]:
-    """bundles.yaml: `bundles: {name: {description, kinds: [...]}}` -> kind -> bundles it belongs to."""
-    doc = _load_yaml(directory / "bundles.yaml") or {}
-    membership: dict[str, list[str]] = {}
-    for bundle, body in (doc.get("bundles") or {}).items():
-        if bundle not in BUNDLES:
-            raise GatekeeperError(f"{directory / 'bundles.yaml'}: unknown bundle {bundle!r} (known: {', '.join(BUNDLES)})")
-        for kind in (body or {}).get("kinds") or []:
-            membership.setdefault(kind, []).append(bundle)
-    return {kind: tuple(sorted(set(names))) for kind, names in membership.items()}
+@dataclass(frozen=True)
+class Bundle:
+    name: str
+    description: str
+    kinds: tuple[str, ...]            # every kind the bundle runs, its includes' kinds too
+    parameters: dict                  # kind -> parameters (own entries win over included bundles')
+
+
+@functools.cache
+def _bundles_cached(directory: Path) -> dict[str, Bundle]:
+    path = directory / "bundles.yaml"
+    doc = _load_yaml(path) or {}
+    raw = doc.get("bundles") if isinstance(doc, dict) else None
+    if not isinstance(raw, dict):
+        raise GatekeeperError(f"{path}: expected a `bundles:` mapping of name -> {{kinds, parameters}}")
+    unknown = set(raw) - set(BUNDLES)
+    if unknown:
+        raise GatekeeperError(f"{path}: unknown bundle(s) {', '.join(sorted(unknown))} (known: {', '.join(BUNDLES)})")
+
+    def resolve(name: str, seen: tuple[str, ...]) -> Bundle:
+        if name in seen:
+            raise GatekeeperError(f"{path}: bundle includes form a cycle: {' -> '.join(seen + (name,))}")
+        body = raw.get(name) or {}
+        kinds: list[str] = []
+        parameters: dict = {}
+        for included in body.get("includes", BUNDLE_INCLUDES.get(name, ())):
+            inner = resolve(included, seen + (name,))
+            kinds += [k for k in inner.kinds if k not in kinds]
+            parameters.update(inner.parameters)
+        kinds += [k for k in body.get("kinds") or [] if k not in kinds]
+        parameters.update(body.get("parameters") or {})
+        stray = set(parameters) - set(kinds)
+        if stray:
+            raise GatekeeperError(f"{path}: bundle {name} has parameters for kinds it does not run: {', '.join(sorted(stray))}")
+        return Bundle(name=name, description=str(body.get("description", "")), kinds=tuple(kinds), parameters=parameters)
+
+    return {name: resolve(name, ()) for name in BUNDLES if name in raw}
+
+
+def load_bundles(directory: Path = RULES_DIR) -> dict[str, Bundle]:
+    return _bundles_cached(Path(directory).resolve())
 
 
 @functools.cache
 def _load_rules_cached(directory: Path) -> dict[str, Rule]:
-    membership = load_bundles(directory) if (directory / "bundles.yaml").exists() else {}
+    bundles = load_bundles(directory) if (directory / "bundles.yaml").exists() else {}
+    membership: dict[str, tuple[str, ...]] = {}
+    for bundle in bundles.values():
+        for kind in bundle.kinds:
+            membership[kind] = membership.get(kind, ()) + (bundle.name,)
     rules: dict[str, Rule] = {}
     for folder in sorted(p for p in directory.iterdir() if p.is_dir() and (p / "template.yaml").exists()):
         template = _load_yaml(folder / "template.yaml")
@@ -160,17 +204,26 @@ def rego_package(rego: str) -> str:
     raise GatekeeperError("Rego has no package line")
 
 
-def bundle_kinds(bundle: str, rules: dict[str, Rule] | None = None) -> list[str]:
-    if bundle not in BUNDLES:
-        raise GatekeeperError(f"unknown bundle {bundle!r}; choose one of {', '.join(BUNDLES)}")
-    rules = load_rules() if rules is None else rules
-    wanted = {bundle, *BUNDLE_INCLUDES.get(bundle, ())}
-    return sorted(kind for kind, rule in rules.items() if wanted & set(rule.bundles))
+def bundle_kinds(bundle: str, rules: dict[str, Rule] | None = None, directory: Path = RULES_DIR) -> list[str]:
+    """The constraint kinds a bundle runs, its includes' kinds too, in bundles.yaml order."""
+    bundles = load_bundles(directory)
+    if bundle not in bundles:
+        raise GatekeeperError(f"unknown bundle {bundle!r}; choose one of {', '.join(sorted(bundles))}")
+    rules = load_rules(directory) if rules is None else rules
+    return [kind for kind in bundles[bundle].kinds if kind in rules]
 
 
-def bundle_constraints(bundle: str) -> list[Constraint]:
-    rules = load_rules()
-    return [Constraint(kind=kind, name=f"{bundle}-{rules[kind].folder}") for kind in bundle_kinds(bundle, rules)]
+def bundle_constraints(bundle: str, directory: Path = RULES_DIR) -> list[Constraint]:
+    """Every rule of a bundle (and of the bundles it includes) at `deny`, with the bundle's parameters."""
+    bundles = load_bundles(directory)
+    if bundle not in bundles:
+        raise GatekeeperError(f"unknown bundle {bundle!r}; choose one of {', '.join(sorted(bundles))}")
+    rules = load_rules(directory)
+    chosen = bundles[bundle]
+    return [
+        Constraint(kind=kind, name=rules[kind].folder, parameters=dict(chosen.parameters.get(kind) or {}))
+        for kind in chosen.kinds
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------- matching
@@ -275,6 +328,30 @@ def compile_rule(rule: Rule, rego_v0: bool = False, directory: Path = RULES_DIR)
     return _compiled(Path(directory).resolve(), rule.kind, rego_v0)[0]
 
 
+def _dig(obj: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def pod_spec(obj: dict) -> dict | None:
+    """The pod spec an object carries (Pod, workload templates, CronJob, PodTemplate), as lib.secstack.pods finds it."""
+    kind = obj.get("kind")
+    if kind == "Pod":
+        spec = obj.get("spec")
+    elif kind in WORKLOAD_KINDS:
+        spec = _dig(obj, "spec", "template", "spec")
+    elif kind == "CronJob":
+        spec = _dig(obj, "spec", "jobTemplate", "spec", "template", "spec")
+    elif kind == "PodTemplate":
+        spec = _dig(obj, "template", "spec")
+    else:
+        spec = None
+    return spec if isinstance(spec, dict) else None
+
+
 def review_for(obj: dict, operation: str = "CREATE") -> dict:
     group, version = _group_version(obj)
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
@@ -296,16 +373,19 @@ class Engine:
     def evaluate(self, obj: dict, constraints: Iterable[Constraint], operation: str = "CREATE") -> list[Violation]:
         if not isinstance(obj, dict):
             return []
-        review = None
+        review = review_json = None
+        has_pod = pod_spec(obj) is not None
         found: list[Violation] = []
         for constraint in constraints:
-            if constraint.kind not in self.rules:
+            rule = self.rules.get(constraint.kind)
+            if rule is None:
                 raise GatekeeperError(f"constraint {constraint.name}: no ConstraintTemplate defines kind {constraint.kind}")
-            if not matches(obj, constraint.match):
+            if (rule.pod_spec_only and not has_pod) or not matches(obj, constraint.match):
                 continue
             if review is None:
                 review = review_for(obj, operation)
-            for message in self._run(constraint, review):
+                review_json = json.dumps(review, default=str)
+            for message in self._run(rule, constraint, review, review_json):
                 found.append(Violation(
                     kind=constraint.kind, constraint=constraint.name,
                     enforcement_action=constraint.enforcement_action, message=message,
@@ -314,14 +394,16 @@ class Engine:
                 ))
         return found
 
-    def _run(self, constraint: Constraint, review: dict) -> list[str]:
+    def _run(self, rule: Rule, constraint: Constraint, review: dict, review_json: str) -> list[str]:
         engine, query = _compiled(self.directory, constraint.kind)
         try:
-            engine.set_input_json(json.dumps({"review": review, "parameters": constraint.parameters}, default=str))
+            # The review is serialised once per object and shared by every constraint evaluated on it.
+            engine.set_input_json(f'{{"review":{review_json},"parameters":{json.dumps(constraint.parameters, default=str)}}}')
             result = json.loads(engine.eval_rule_as_json(query))
         except Exception as exc:
             where = f"{review['kind']['kind']} {review['namespace'] or '-'}/{review['name']}"
-            raise EvaluationError(f"rule {self.rules[constraint.kind].folder} ({constraint.kind}) failed on {where}: {exc}") from None
-        if not isinstance(result, list):  # undefined/empty set
+            detail = str(exc).split("Stack backtrace:")[0].strip()
+            raise EvaluationError(f"rule {rule.folder} ({constraint.kind}) failed on {where}: {detail}") from None
+        if not isinstance(result, list):  # "<undefined>": the package defines no violations for this input
             return []
         return sorted(str(v.get("msg", v)) if isinstance(v, dict) else str(v) for v in result)

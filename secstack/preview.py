@@ -19,6 +19,7 @@ import pulumi
 import yaml
 
 from secstack.capture import CapturingMonitor, Registration
+import secstack.mock_outputs_alicloud  # noqa: F401,E402 - registers computed Alibaba Cloud outputs
 from secstack.verdicts import CHECKERS, Verdict
 from stacks.config import read_stack_file, stack_file, to_engine_config  # noqa: F401 - stack_file re-exported
 from stacks.settings import Settings, load
@@ -146,13 +147,16 @@ def write(preview: Preview, out_dir: Path) -> Path:
     if manifests.exists():
         shutil.rmtree(manifests)
     manifests.mkdir(parents=True)
-    plan = {
+    header = {
         "stack": preview.stack,
         "project": "secstack",
         "environment": preview.settings.environment,
         "note": "a render of what `pulumi up` would declare; no diff against live state",
         "counts": dict(sorted(Counter(r.type for r in preview.resources).items())),
-        "resources": [
+    }
+    # One resource per line: greppable, diffable, and json's C encoder only runs without `indent`.
+    lines = [
+        json.dumps(
             {
                 "urn": r.urn,
                 "type": r.type,
@@ -162,11 +166,13 @@ def write(preview: Preview, out_dir: Path) -> Path:
                 "dependencies": r.dependencies,
                 "inputs": r.redacted_inputs(),
                 "options": r.options,
-            }
-            for r in preview.resources
-        ],
-    }
-    (target / "plan.json").write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n")
+            },
+            sort_keys=True,
+        )
+        for r in preview.resources
+    ]
+    head = json.dumps(header, indent=1, sort_keys=True)
+    (target / "plan.json").write_text(head[:-2] + ',\n "resources": [\n' + ",\n".join(lines) + "\n ]\n}\n")
     seen: Counter = Counter()
     for _, obj in preview.kubernetes_objects():
         name = manifest_filename(obj)

@@ -18,7 +18,9 @@ KUBERNETES_VERSION = "1.35.0"
 BUILT_IN_GROUPS = {"", "apps", "batch", "policy", "rbac.authorization.k8s.io", "networking.k8s.io", "autoscaling", "storage.k8s.io", "admissionregistration.k8s.io", "scheduling.k8s.io", "coordination.k8s.io"}
 
 # Helm values paths that the charts document as pass-through maps but whose defaults are not empty.
-FREE_FORM = {"istiod": {"meshConfig"}}
+FREE_FORM = {"eck-operator": {"podSecurityContext", "securityContext"}, "istiod": {"meshConfig"},
+             # read by the chart templates through `hasKey`, so absent from values.yaml (components/admission.py)
+             "gatekeeper": {"emitAdmissionEvents", "emitAuditEvents"}}
 
 
 def _group(api_version: str) -> str:

@@ -13,7 +13,13 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic import BaseModel
 
 from . import admission as _admission
+from . import detection as _detection
+from . import logging as _logging
 from . import mesh as _mesh
+from . import monitoring as _monitoring
+from . import kms as _kms
+from . import secrets as _secrets
+from .data_checks import check as _check_data_security
 from .base import Environment, Guard, Model, SecretValue
 from .cluster import ClusterSettings
 from .mesh import JwtAuthSettings, MeshSettings
@@ -24,7 +30,13 @@ NAMESPACE = "secstack"
 # section key -> (profile per environment, guards). Sections without a profile are absent here.
 PROFILED_SECTIONS: dict[str, tuple[dict, list[Guard]]] = {
     "mesh": (_mesh.PROFILE, _mesh.GUARDS),
+    "kms": (_kms.PROFILE, _kms.GUARDS),
+    "secrets": (_secrets.PROFILE, _secrets.GUARDS),
     "admission": (_admission.PROFILE, _admission.GUARDS),
+    "scanning": (_detection.SCANNING_PROFILE, _detection.SCANNING_GUARDS),
+    "runtime": (_detection.RUNTIME_PROFILE, _detection.RUNTIME_GUARDS),
+    "monitoring": (_monitoring.PROFILE, _monitoring.GUARDS),
+    "logging": (_logging.PROFILE, _logging.GUARDS),
 }
 
 
@@ -38,7 +50,13 @@ class Settings(Model):
     environment: Environment
     cluster: ClusterSettings
     mesh: MeshSettings = MeshSettings()
+    kms: _kms.KmsSettings = Field(default_factory=_kms.KmsSettings)
+    secrets: _secrets.SecretsSettings = Field(default_factory=_secrets.SecretsSettings)
     admission: _admission.AdmissionSettings = Field(default_factory=_admission.AdmissionSettings)
+    scanning: _detection.ScanningSettings = Field(default_factory=_detection.ScanningSettings)
+    runtime: _detection.RuntimeSettings = Field(default_factory=_detection.RuntimeSettings)
+    monitoring: _monitoring.MonitoringSettings = Field(default_factory=_monitoring.MonitoringSettings)
+    logging: _logging.LoggingSettings = Field(default_factory=_logging.LoggingSettings)
     teams: list[TeamSettings] = Field(default_factory=list)
     secret_values: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
 
@@ -124,6 +142,7 @@ def load(raw: dict[str, Any]) -> Settings:
         raise SettingsError(problems + _check_guards(environment, merged)) from None
     problems += _check_guards(environment, merged)
     problems += _check_secret_refs(settings, secret_values)
+    problems += _check_data_security(settings)
     if problems:
         raise SettingsError(problems)
     return settings

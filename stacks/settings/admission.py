@@ -167,9 +167,14 @@ def _strict(schema: Any) -> Any:
 
 
 def bundle_kinds(bundles: list[str]) -> set[str]:
-    from secstack.gatekeeper import bundle_kinds as kinds_of
+    """Every rule kind the bundles run (includes resolved, e.g. pss-restricted runs pss-baseline's kinds too)."""
+    from secstack.gatekeeper import GatekeeperError, load_bundles
 
-    return {kind for bundle in bundles for kind in kinds_of(bundle)}
+    loaded = load_bundles()
+    missing = [b for b in bundles if b not in loaded]
+    if missing:
+        raise GatekeeperError(f"bundles.yaml defines no bundle {', '.join(missing)}")
+    return {kind for bundle in bundles for kind in loaded[bundle].kinds}
 
 
 def _bundles_weaker(value: Any, floor: Any) -> bool:
@@ -189,7 +194,12 @@ def _rules_weaker(value: Any, floor: Any) -> bool:
     """An override that switches off a rule, or lowers a rule of the prod bundles below deny, is weaker."""
     if not isinstance(value, dict):
         raise TypeError("rules must be a map")
-    enforced = bundle_kinds(PROFILE["prod"]["bundles"]) | {DIGEST_RULE}
+    from secstack.gatekeeper import GatekeeperError
+
+    try:
+        enforced = bundle_kinds(PROFILE["prod"]["bundles"]) | {DIGEST_RULE}
+    except GatekeeperError as exc:
+        raise ValueError(str(exc)) from None
     for kind, override in value.items():
         if not isinstance(override, dict):
             raise TypeError(f"rules.{kind} must be a map")

@@ -27,7 +27,7 @@ entries contains entry if {
 		"container": c,
 		"field": field,
 		"type": singular[field],
-		"name": pods.name(c),
+		"name": data.lib.secstack.pods.name(c),
 		"path": sprintf("%s.%s[%d]", [spec_path, field, i]),
 	}
 }
@@ -35,14 +35,14 @@ entries contains entry if {
 # Entries whose image is not exempt (gatekeeper-library exemptImages semantics).
 checked contains entry if {
 	some entry in entries
-	not pods.exempt(entry.container)
+	not data.lib.secstack.pods.exempt(entry.container)
 }
 
 # Pod-level fields (automount, labels) are exempt only when every container of the pod is exempt.
 pod_exempt if {
 	count(entries) > 0
 	every entry in entries {
-		pods.exempt(entry.container)
+		data.lib.secstack.pods.exempt(entry.container)
 	}
 }
 
@@ -72,12 +72,13 @@ _name(name_tag, _, colon) := name_tag if colon < 0
 _name(name_tag, last, colon) := substring(name_tag, 0, (count(name_tag) - count(last)) + colon) if colon >= 0
 
 # Params that must be lists of strings: anything else counts as empty, so a typo cannot crash evaluation.
-string_list(key) := [s | some s in value; is_string(s)] if {
-	value := pods.param(key, [])
+string_list(key) := strings if {
+	value := data.lib.secstack.pods.param(key, [])
 	is_array(value)
+	strings := [s | some s in value; is_string(s)]
 }
 
-string_list(key) := [] if not is_array(pods.param(key, []))
+string_list(key) := [] if not is_array(data.lib.secstack.pods.param(key, []))
 
 # Where the pod template {metadata, spec} sits, for messages about its labels.
 template_path := trim_suffix(spec_path, ".spec") if pods.reviewed.kind != "Pod"
@@ -98,30 +99,32 @@ resourced contains entry if {
 
 # K8sContainerLimits / K8sContainerRequests: each of cpu and memory must be set on every container and, when the
 # parameter gives a maximum, be at most that. A parameter of "-1" turns that resource off (gatekeeper-library).
-resource_messages(section) := {msg |
-	some resource in ["cpu", "memory"]
-	maximum := pods.param(resource, "")
-	maximum != "-1"
-	some entry in resourced
-	msg := _resource_message(section, resource, maximum, entry)
-}
+resource_messages(section) := ((_missing(section) | _unparsable(section)) | _bad_maximum(section)) | _too_high(section)
 
 _singular_section := {"limits": "limit", "requests": "request"}
 
-_resource_value(entry, section, resource) := value if {
-	is_object(entry.container.resources)
-	is_object(entry.container.resources[section])
-	value := entry.container.resources[section][resource]
+_enforced contains resource if {
+	some resource in ["cpu", "memory"]
+	not data.lib.secstack.pods.param(resource, "") in {"-1", -1}
 }
 
-_resource_message(section, resource, _, entry) := msg if {
+_resource_value(entry, section, resource) := entry.container.resources[section][resource] if {
+	is_object(entry.container.resources)
+	is_object(entry.container.resources[section])
+}
+
+_missing(section) := {msg |
+	some resource in _enforced
+	some entry in resourced
 	not _resource_value(entry, section, resource)
 	msg := sprintf("%s <%s> has no %s %s; set %s.resources.%s.%s", [
 		entry.type, entry.name, resource, _singular_section[section], entry.path, section, resource,
 	])
 }
 
-_resource_message(section, resource, _, entry) := msg if {
+_unparsable(section) := {msg |
+	some resource in _enforced
+	some entry in resourced
 	value := _resource_value(entry, section, resource)
 	not quantity(value)
 	msg := sprintf("%s <%s> %s %s <%v> could not be parsed (%s.resources.%s.%s)", [
@@ -129,19 +132,50 @@ _resource_message(section, resource, _, entry) := msg if {
 	])
 }
 
-_resource_message(section, resource, maximum, entry) := msg if {
-	value := _resource_value(entry, section, resource)
+_bad_maximum(section) := {msg |
+	some resource in _enforced
+	maximum := data.lib.secstack.pods.param(resource, "")
 	maximum != ""
 	not quantity(maximum)
-	msg := sprintf("parameter %s <%v> is not a Kubernetes quantity, so %s <%s> %s %s <%v> cannot be checked", [
-		resource, maximum, entry.type, entry.name, resource, _singular_section[section], value,
+	count(resourced) > 0
+	msg := sprintf("parameter %s <%v> is not a Kubernetes quantity, so %s %ss cannot be checked", [
+		resource, maximum, resource, _singular_section[section],
 	])
 }
 
-_resource_message(section, resource, maximum, entry) := msg if {
+_too_high(section) := {msg |
+	some resource in _enforced
+	maximum := data.lib.secstack.pods.param(resource, "")
+	some entry in resourced
 	value := _resource_value(entry, section, resource)
 	quantity(value) > quantity(maximum)
 	msg := sprintf("%s <%s> %s %s <%v> is higher than the maximum allowed of <%v> (%s.resources.%s.%s)", [
 		entry.type, entry.name, resource, _singular_section[section], value, maximum, entry.path, section, resource,
 	])
 }
+
+# K8sBlockNodePort / K8sBlockLoadBalancer opt-out: the annotation named by `allowAnnotation` (default
+# secstack.io/allow-external; "" turns the opt-out off) with a non-empty reason as its value.
+allow_annotation := data.lib.secstack.pods.param("allowAnnotation", "secstack.io/allow-external")
+
+allowed_external if {
+	is_string(allow_annotation)
+	allow_annotation != ""
+	reason := pods.reviewed.metadata.annotations[allow_annotation]
+	is_string(reason)
+	trim_space(reason) != ""
+}
+
+allow_hint := sprintf(`annotate it %s: "<reason>" if it must be reachable from outside the cluster`, [allow_annotation]) if {
+	is_string(allow_annotation)
+	allow_annotation != ""
+}
+
+allow_hint := "this constraint allows no exceptions" if not _opt_out_enabled
+
+_opt_out_enabled if {
+	is_string(allow_annotation)
+	allow_annotation != ""
+}
+
+service_name := pods.object_name

@@ -1,0 +1,133 @@
+"""Preview cost vs bare Pulumi SDK registration of the same resources, at 10, 100 and 500 teams.
+
+Each measurement runs in its own process (clean memory, clean SDK state):
+  preview  `secstack preview` on a synthetic prod stack: settings validation, the program, capture, plan.json,
+           manifests/ and policy verdicts (as a user runs it), and again with --no-checks (render only);
+  bare     the same registrations (type, name, inputs) replayed as plain `pulumi.CustomResource`s under the
+           SDK's stock MockMonitor — the floor any Pulumi program of that size pays.
+Prints resources, seconds, peak RSS and the ratios, all from this one run.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def synthetic_stack(teams: int) -> dict:
+    team_list = []
+    for i in range(teams):
+        caller = [f"team-{i - 1}/api-{i - 1}"] if i else []
+        service = {"name": f"api-{i}", "port": 8080, "allowFrom": caller}
+        if i % 2 == 0:
+            service["public"] = True
+            service["jwtRules"] = [{"paths": ["/api/*"], "methods": ["GET"], "scopes": ["read"]}]
+        team_list.append(
+            {
+                "name": f"team-{i}",
+                "owner": f"lead-{i}@shop.example.com",
+                "namespaces": [f"team-{i}"],
+                "groups": {"viewers": [f"team-{i}-devs"], "deployers": [f"team-{i}-ci"]},
+                "services": [service],
+            }
+        )
+    base = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    base["config"]["secstack:teams"] = team_list
+    return base
+
+
+def worker_preview(teams: int, directory: Path, checks: bool) -> dict:
+    from secstack import preview
+    import stacks.program  # noqa: F401 - imports are not timed, as in the bare worker (which imports pulumi)
+
+    (directory / "Pulumi.bench.yaml").write_text(yaml.safe_dump(synthetic_stack(teams)))
+    started = time.perf_counter()
+    result = preview.run("bench", directory, checks=checks)
+    preview.write(result, directory / "out")
+    seconds = time.perf_counter() - started
+    dump = [{"type": r.type, "name": r.name, "custom": r.custom, "inputs": r.plain_inputs()} for r in result.resources]
+    (directory / "registrations.json").write_text(json.dumps(dump))
+    return {"resources": len(result.resources), "seconds": seconds}
+
+
+def worker_bare(directory: Path) -> dict:
+    import pulumi
+
+    registrations = json.loads((directory / "registrations.json").read_text())
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            return f"{args.name}-id", args.inputs
+
+        def call(self, args):
+            return {}, None
+
+    started = time.perf_counter()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi.runtime.set_mocks(Mocks(), project="secstack", stack="bench", preview=True)
+    for i, r in enumerate(registrations):
+        if r["custom"]:
+            pulumi.CustomResource(r["type"], f"{r['name']}-{i}", r["inputs"])
+        else:
+            pulumi.ComponentResource(r["type"], f"{r['name']}-{i}")
+    loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+    return {"resources": len(registrations), "seconds": time.perf_counter() - started}
+
+
+def measure(mode: str, teams: int, directory: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", mode, "--teams", str(teams), "--dir", str(directory)],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worker", choices=["preview", "render", "bare"])
+    parser.add_argument("--teams", type=int, nargs="*", default=[10, 100, 500])
+    parser.add_argument("--dir", type=Path)
+    args = parser.parse_args()
+    if args.worker:
+        if args.worker == "bare":
+            result = worker_bare(args.dir)
+        else:
+            result = worker_preview(args.teams[0], args.dir, checks=args.worker == "preview")
+        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+
+    rows = []
+    for teams in args.teams:
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp)
+            full = measure("preview", teams, directory)
+            render = measure("render", teams, directory)
+            bare = measure("bare", teams, directory)
+        rows.append((teams, full, render, bare))
+    print(f"{'teams':>5} {'resources':>9} {'preview s':>9} {'render s':>8} {'bare s':>7} {'preview/bare':>12} {'render/bare':>11} {'ms/res':>7} {'peak RSS MiB':>12}")
+    for teams, full, render, bare in rows:
+        print(
+            f"{teams:>5} {full['resources']:>9} {full['seconds']:>9.2f} {render['seconds']:>8.2f} {bare['seconds']:>7.2f} "
+            f"{full['seconds'] / bare['seconds']:>12.2f} {render['seconds'] / bare['seconds']:>11.2f} "
+            f"{1000 * full['seconds'] / full['resources']:>7.2f} {full['peak_rss_mib']:>12.0f}"
+        )
+    first, last = rows[0], rows[-1]
+    scale = (last[1]["seconds"] / last[1]["resources"]) / (first[1]["seconds"] / first[1]["resources"])
+    print(f"per-resource cost at {last[0]} teams / at {first[0]} teams: {scale:.2f}")
+
+
+if __name__ == "__main__":
+    main()
