@@ -4,7 +4,7 @@ STACK ?= dev
 SECSTACK_SHARED ?= $(abspath ../shared)
 export SECSTACK_SHARED
 
-.PHONY: install preview test bench clean
+.PHONY: install preview test bench clean graph schema report
 
 .venv/bin/python:
 	python3 -m venv .venv
@@ -24,3 +24,16 @@ bench: install
 
 clean:
 	rm -rf out .pytest_cache
+
+# The README's picture of the prod stack (tests/secstack/test_graph.py fails when these are stale).
+graph: install
+	.venv/bin/secstack graph prod --format dot --out docs/stack-prod.dot
+	.venv/bin/secstack graph prod --format mermaid --out docs/stack-prod.mmd
+	.venv/bin/secstack graph prod --format svg --out docs/stack-prod.svg
+
+# The component package schema (tests/components/test_package.py fails when components/schema.json drifts).
+schema: install
+	$(PYTHON) -m components.package_schema > components/schema.json
+
+report: install
+	.venv/bin/secstack report $(STACK)

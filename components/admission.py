@@ -32,7 +32,7 @@ class GatekeeperArgs(TypedDict):
     log_denies: bool
     emit_events: bool
     excluded_namespaces: list[str]  # not processed by Gatekeeper at all (Config, webhook namespaceSelector)
-    templates: list[dict]  # ConstraintTemplate manifests, one per rule folder
+    templates: list[dict[str, Any]]  # ConstraintTemplate manifests, one per rule folder
     constraints: list[dict]  # constraint manifests from secstack.admission_constraints
     namespace: NotRequired[str]
     helm_values: NotRequired[dict[str, Any]]

@@ -26,6 +26,12 @@ RESTRICTED_CONTAINER = {
     "runAsNonRoot": True,
 }
 RUNTIME_DEFAULT = {"seccompProfile": {"type": "RuntimeDefault"}}
+# What the kubelet would automount, made explicit (and with a one-hour token) for the one pod that reads the API.
+API_TOKEN_SOURCES = [
+    {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+    {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+]
 
 
 class SecurityLoggingArgs(TypedDict):
@@ -155,7 +161,9 @@ class SecurityLogging(pulumi.ComponentResource):
         # The digest in the name replaces the Job (and so re-applies the policy) whenever the retention changes.
         return k8s.batch.v1.Job(
             "logging-lifecycle", metadata=meta(f"log-lifecycle-{digest}", cfg.NAMESPACE),
-            spec=lifecycle_job_spec(digest), opts=child(self, [config, auth, es]),
+            spec=lifecycle_job_spec(digest),
+            # Pulumi waits for the Job; a new cluster takes minutes to turn yellow before the Job can succeed.
+            opts=child(self, [config, auth, es], custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m")),
         )
 
     def _mesh(self, args: SecurityLoggingArgs, kibana: pulumi.Resource) -> None:
@@ -262,6 +270,7 @@ def kibana_spec(args: SecurityLoggingArgs) -> dict:
         "podTemplate": {
             "metadata": {"labels": {"sidecar.istio.io/inject": "true"}},
             "spec": {
+                "automountServiceAccountToken": False,  # Kibana never calls the Kubernetes API
                 "securityContext": {"runAsNonRoot": True, **RUNTIME_DEFAULT},
                 "containers": [{
                     "name": "kibana",
@@ -283,7 +292,8 @@ def beat_spec(args: SecurityLoggingArgs) -> dict:
         "daemonSet": {
             "podTemplate": {
                 "spec": {
-                    "automountServiceAccountToken": True,  # add_kubernetes_metadata reads the API
+                    # add_kubernetes_metadata reads the API with an explicitly projected, expiring token.
+                    "automountServiceAccountToken": False,
                     "securityContext": RUNTIME_DEFAULT,
                     "tolerations": [{"operator": "Exists", "effect": "NoSchedule"}],
                     "containers": [{
@@ -301,6 +311,7 @@ def beat_spec(args: SecurityLoggingArgs) -> dict:
                             {"name": "elasticsearch-ca", "mountPath": "/mnt/elasticsearch-ca", "readOnly": True},
                             {"name": "beat-data", "mountPath": "/usr/share/filebeat/data"},
                             {"name": "tmp", "mountPath": "/tmp"},
+                            {"name": "api-token", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": True},
                         ],
                     }],
                     "volumes": [
@@ -310,6 +321,7 @@ def beat_spec(args: SecurityLoggingArgs) -> dict:
                         # The registry (read offsets) survives restarts so no line is lost or shipped twice.
                         {"name": "beat-data", "hostPath": host_path("/var/lib/secstack/filebeat-data", "DirectoryOrCreate")},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        {"name": "api-token", "projected": {"sources": API_TOKEN_SOURCES}},
                     ],
                 }
             }

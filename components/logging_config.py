@@ -38,14 +38,19 @@ def pattern(stream: Stream) -> str:
     return stream.name.rsplit("-", 1)[0] + "-*"
 
 
+def rollover_age(retention_days: int) -> str:
+    """About 30 backing indices per stream over the retention: few small shards, deletion at a fine grain."""
+    return f"{max(1, retention_days // 30)}d"
+
+
 def lifecycle_policy(retention_days: int) -> dict:
-    """Roll over daily; delete an index `retention_days` after its rollover, so every document is kept at least
-    that long (and at most one rollover period longer)."""
+    """Delete a backing index `retention_days` after its rollover, so every document is kept at least that long
+    (and at most one rollover period longer)."""
     return {
         "policy": {
             "_meta": {"managed_by": "secstack", "retention_days": retention_days},
             "phases": {
-                "hot": {"min_age": "0ms", "actions": {"rollover": {"max_age": "1d", "max_primary_shard_size": "50gb"}}},
+                "hot": {"min_age": "0ms", "actions": {"rollover": {"max_age": rollover_age(retention_days), "max_primary_shard_size": "50gb"}}},
                 "delete": {"min_age": f"{retention_days}d", "actions": {"delete": {}}},
             },
         }

@@ -76,7 +76,7 @@ class SecurityPlatform(pulumi.ComponentResource):
         self.gatekeeper = None
         if "admission" in args:
             self.gatekeeper = Gatekeeper(
-                "gatekeeper", args["admission"], pulumi.ResourceOptions(parent=self, depends_on=[*namespaces, *addons])
+                "gatekeeper", args["admission"], pulumi.ResourceOptions(parent=self, depends_on=[*teams, *addons])
             )
         self.addons = addons
         self.teams = teams

@@ -28,9 +28,9 @@ class SecretEntryArgs(TypedDict):
     type: str
     description: str
     version_id: str
-    consumers: list[tuple[str, str]]  # (namespace, serviceAccount)
+    consumers: list[list[str]]  # [namespace, serviceAccount] pairs (tuples from stacks/args.py work the same)
     secret_key: str
-    extended_config: NotRequired[Optional[dict]]
+    extended_config: NotRequired[Optional[dict[str, Any]]]
     rotation_interval_days: NotRequired[Optional[int]]
 
 

@@ -63,7 +63,7 @@ def normalize(value: Any, redact: bool) -> Any:
     """Wire values back to manifest values: integral floats to ints (protobuf Structs only carry doubles),
     secrets redacted or unwrapped."""
     if is_secret(value):
-        return REDACTED if redact else normalize(value.get("value"), redact)
+        return _redact(value.get("value")) if redact else normalize(value.get("value"), redact)
     if isinstance(value, dict):
         return {k: normalize(v, redact) for k, v in value.items()}
     if isinstance(value, list):
@@ -71,6 +71,17 @@ def normalize(value: Any, redact: bool) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _redact(value: Any) -> Any:
+    """Keep the shape of a secret (map keys, list length) so manifests stay schema-valid; drop every value."""
+    if is_secret(value):
+        return _redact(value.get("value"))
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return REDACTED
 
 
 class _Mocks(pulumi.runtime.Mocks):

@@ -20,6 +20,9 @@ from pulumi_policy import (
 from secstack.verdicts import ADVISORY, MANDATORY, Verdict
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "policies" / "crossguard" / "config"
+# `secstack preview` reports these evaluations per rule (gatekeeper/<Kind>) through secstack/checks/admission.py:
+# same engine, same constraints; tests/policies/test_one_source.py asserts that both give the same violations.
+REPORTED_PER_RULE = {"gatekeeper-deny", "gatekeeper-warn"}
 
 
 class PolicyConfigError(Exception):
@@ -81,19 +84,21 @@ async def _as_coroutine(awaitable):
     return await awaitable
 
 
+def _policy_resources(preview) -> list[PolicyResource]:
+    """The engine hands analyzers plain values (secrets unwrapped); so does this runner."""
+    return [PolicyResource(r.type, r.plain_inputs(), r.urn, r.name, _options(r), None, None, [], {}) for r in preview.resources if r.custom]
+
+
 def evaluate(preview, policies: Optional[list] = None, config: Optional[dict] = None) -> list[Verdict]:
     from policies.crossguard.catalog import all_meta, all_policies
     from secstack.preview import manifest_filename
 
-    policies = policies if policies is not None else all_policies()
+    policies = policies if policies is not None else [p for p in all_policies() if p.name not in REPORTED_PER_RULE]
     config = config if config is not None else load_config(preview.stack, preview.settings.environment)
     meta = all_meta()
     files = {r.urn: f"manifests/{manifest_filename(obj)}" for r, obj in preview.kubernetes_objects()}
     custom = [r for r in preview.resources if r.custom]
-    # The engine hands analyzers plain values (secrets unwrapped); so does this runner.
-    resources = [
-        PolicyResource(r.type, r.plain_inputs(), r.urn, r.name, _options(r), None, None, [], {}) for r in custom
-    ]
+    resources = _policy_resources(preview)
     verdicts: list[Verdict] = []
     for policy in policies:
         level, settings = level_and_config(policy, config)

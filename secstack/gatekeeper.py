@@ -365,10 +365,50 @@ def review_for(obj: dict, operation: str = "CREATE") -> dict:
     }
 
 
+_JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
+
+
+def parameter_errors(value: Any, schema: dict, where: str = "parameters") -> list[str]:
+    """Type errors of constraint parameters against a template's openAPIV3Schema, as Gatekeeper would reject them
+    at admission (type, enum, items, properties). Unknown keys are not errors: Gatekeeper prunes them."""
+    errors: list[str] = []
+    expected = schema.get("type")
+    python_type = _JSON_TYPES.get(expected)
+    if python_type and (not isinstance(value, python_type) or (expected in ("integer", "number") and isinstance(value, bool))):
+        return [f"{where}: expected {expected}, got {type(value).__name__} {value!r}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{where}: {value!r} is not one of {schema['enum']}")
+    if isinstance(value, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key in value and value[key] is not None:
+                errors += parameter_errors(value[key], sub, f"{where}.{key}")
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            errors += parameter_errors(item, schema["items"], f"{where}[{i}]")
+    return errors
+
+
 class Engine:
     def __init__(self, rules: dict[str, Rule] | None = None, directory: Path = RULES_DIR):
         self.directory = Path(directory).resolve()
         self.rules = load_rules(self.directory) if rules is None else rules
+        self._checked: dict[int, Constraint] = {}  # constraints whose parameters passed the schema (kept alive)
+
+    def check_parameters(self, constraint: Constraint) -> None:
+        if id(constraint) in self._checked and self._checked[id(constraint)] is constraint:
+            return
+        rule = self.rules.get(constraint.kind)
+        if rule is None:
+            raise GatekeeperError(f"constraint {constraint.name}: no ConstraintTemplate defines kind {constraint.kind}")
+        if not isinstance(constraint.parameters, dict):
+            raise GatekeeperError(f"constraint {constraint.kind}/{constraint.name}: parameters must be a mapping")
+        if constraint.enforcement_action not in ACTIONS:
+            raise GatekeeperError(f"constraint {constraint.kind}/{constraint.name}: enforcementAction must be one of {ACTIONS}")
+        errors = parameter_errors(constraint.parameters, rule.parameter_schema or {})
+        if errors:
+            raise GatekeeperError(f"constraint {constraint.kind}/{constraint.name} has invalid parameters "
+                                  f"(template {rule.folder}): " + "; ".join(errors))
+        self._checked[id(constraint)] = constraint
 
     def evaluate(self, obj: dict, constraints: Iterable[Constraint], operation: str = "CREATE") -> list[Violation]:
         if not isinstance(obj, dict):
@@ -377,9 +417,8 @@ class Engine:
         has_pod = pod_spec(obj) is not None
         found: list[Violation] = []
         for constraint in constraints:
-            rule = self.rules.get(constraint.kind)
-            if rule is None:
-                raise GatekeeperError(f"constraint {constraint.name}: no ConstraintTemplate defines kind {constraint.kind}")
+            self.check_parameters(constraint)
+            rule = self.rules[constraint.kind]
             if (rule.pod_spec_only and not has_pod) or not matches(obj, constraint.match):
                 continue
             if review is None:

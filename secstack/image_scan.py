@@ -151,8 +151,9 @@ def parse_report_text(text: str, source: str) -> dict[str, Any]:
         raise ScanError(f"{source}: not a JSON report ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(report, dict) or report.get("SchemaVersion") != REPORT_SCHEMA_VERSION:
         raise ScanError(f"{source}: expected a Trivy JSON report with SchemaVersion {REPORT_SCHEMA_VERSION}")
-    if not isinstance(report.get("Results") or [], list):
-        raise ScanError(f"{source}: `Results` must be a list")
+    results = report.get("Results")
+    if results is not None and not (isinstance(results, list) and all(isinstance(r, dict) for r in results)):
+        raise ScanError(f"{source}: `Results` must be a list of result objects")
     return report
 
 

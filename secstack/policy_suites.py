@@ -44,9 +44,10 @@ def check_assertion(assertion: dict, messages: list[str]) -> str | None:
     pattern = assertion.get("message")
     matched = [m for m in messages if pattern is None or re.search(str(pattern), m)]
     about = f" matching {pattern!r}" if pattern is not None else ""
-    if expected in ("yes", True):
+    # YAML 1.1 reads bare yes/no as booleans; compare by type so that 1 and 0 stay counts.
+    if expected == "yes" or expected is True:
         return None if matched else f"expected violations{about}, got none (all: {messages})"
-    if expected in ("no", False):
+    if expected == "no" or expected is False:
         return None if not matched else f"expected no violations{about}, got {matched}"
     try:
         want = int(expected)

@@ -5,6 +5,7 @@ Both give the same shape: `{"secstack:mesh": {...}, ...}` with structured values
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -94,6 +95,8 @@ def to_engine_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
 
 
 def _unwrap(value: Any, has_secret: list) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()  # YAML reads an unquoted 2027-06-30 as a date; the engine hands strings
     if isinstance(value, SecretValue):
         has_secret[0] = True
         return value.reveal()

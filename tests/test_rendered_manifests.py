@@ -20,7 +20,11 @@ BUILT_IN_GROUPS = {"", "apps", "batch", "policy", "rbac.authorization.k8s.io", "
 # Helm values paths that the charts document as pass-through maps but whose defaults are not empty.
 FREE_FORM = {"eck-operator": {"podSecurityContext", "securityContext"}, "istiod": {"meshConfig"},
              # read by the chart templates through `hasKey`, so absent from values.yaml (components/admission.py)
-             "gatekeeper": {"emitAdmissionEvents", "emitAuditEvents"}}
+             "gatekeeper": {"emitAdmissionEvents", "emitAuditEvents"},
+             "kube-prometheus-stack": {
+                 "grafana.grafana.ini",  # grafana.ini sections, rendered verbatim
+                 "alertmanager.alertmanagerSpec.configSecret",  # commented default in values.yaml, read by the template
+             }}
 
 
 def _group(api_version: str) -> str:

@@ -95,13 +95,30 @@ def constraints_for(args: argparse.Namespace):
 
 def _check(args: argparse.Namespace) -> int:
     from secstack import gatekeeper
+
+    try:
+        if args.stack:
+            return _check_stack(args)
+        constraints = constraints_for(args)
+        objects = _objects(args)
+    except (InputError, gatekeeper.GatekeeperError) as exc:
+        return fail(str(exc))
+    return _report(args, constraints, objects)
+
+
+def _objects(args: argparse.Namespace) -> list[tuple[Path, int, dict]]:
+    return [(path, index, obj) for path in manifest_files(args.paths) for index, obj in documents(path)]
+
+
+def _check_stack(args: argparse.Namespace) -> int:
+    # Stack settings are imported only here: they are slow to import and `--bundle` never needs them.
+    from secstack import gatekeeper
     from stacks.config import StackFileError
     from stacks.settings import SettingsError
 
     try:
         constraints = constraints_for(args)
-        files = manifest_files(args.paths)
-        objects = [(path, index, obj) for path in files for index, obj in documents(path)]
+        objects = _objects(args)
     except (InputError, gatekeeper.GatekeeperError, StackFileError) as exc:
         return fail(str(exc))
     except SettingsError as exc:
@@ -109,6 +126,12 @@ def _check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return BAD_INPUT
+    return _report(args, constraints, objects)
+
+
+def _report(args: argparse.Namespace, constraints: list, objects: list[tuple[Path, int, dict]]) -> int:
+    from secstack import gatekeeper
+
     engine = gatekeeper.Engine()
     found = []
     try:

@@ -223,6 +223,7 @@ PROFILE = {
         "auditIntervalSeconds": 300,
         "replicas": 1,
         "webhookFailurePolicy": "Ignore",
+        "excludedNamespaces": [],
         "rules": {},
     },
     "staging": {
@@ -233,6 +234,7 @@ PROFILE = {
         "auditIntervalSeconds": 120,
         "replicas": 2,
         "webhookFailurePolicy": "Ignore",
+        "excludedNamespaces": [],
         "rules": {},
     },
     "prod": {
@@ -243,6 +245,7 @@ PROFILE = {
         "auditIntervalSeconds": 60,
         "replicas": 3,
         "webhookFailurePolicy": "Fail",
+        "excludedNamespaces": [],
         "rules": {},
     },
 }

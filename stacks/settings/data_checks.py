@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .kms import DEFAULT_KEY_ROTATION_DAYS
+from .secrets import ROTATABLE
+
 
 def check(settings: Any) -> list[str]:
     problems: list[str] = []
@@ -10,7 +13,27 @@ def check(settings: Any) -> list[str]:
     accounts = {f"{ns}/{sa}" for _, _, ns, sa in settings.services()}
     declared = ", ".join(sorted(accounts)) or "none"
 
+    if kms.automatic_rotation and kms.protection_level == "HSM":
+        problems.append(
+            "secstack:kms.automaticRotation: hardware-protected (HSM) keys do not support automatic rotation; set "
+            "it to false and rotate with a new key version (docs/data-security.md), or use protectionLevel SOFTWARE"
+        )
+    if kms.automatic_rotation and not kms.dkms_instance_id and kms.rotation_interval_days != DEFAULT_KEY_ROTATION_DAYS:
+        problems.append(
+            f"secstack:kms.rotationIntervalDays: default keys (no secstack:kms.dkmsInstanceId) rotate only every "
+            f"{DEFAULT_KEY_ROTATION_DAYS} days, got {kms.rotation_interval_days}; keys in a KMS instance allow 7-365"
+        )
+    if kms.dkms_instance_id and not kms.account_id:
+        problems.append("secstack:kms.accountId: required with secstack:kms.dkmsInstanceId (the key policy names the account)")
+
     for i, entry in enumerate(secrets.entries):
+        key = f"secstack:secrets.entries[{i}]"
+        if entry.rotation_interval_days is not None and entry.type not in ROTATABLE:
+            problems.append(f"{key}.rotationIntervalDays: Secrets Manager rotates only {', '.join(ROTATABLE)} secrets, not {entry.type}")
+        if entry.type in ROTATABLE and not entry.extended_config:
+            problems.append(f"{key}.extendedConfig: required for type {entry.type} (e.g. SecretSubType, DBInstanceId)")
+        if entry.type == "Rds" and not entry.account_name:
+            problems.append(f"{key}.accountName: required for type Rds (the secret value is that account's password)")
         for consumer in entry.consumers:
             if consumer not in accounts:
                 problems.append(

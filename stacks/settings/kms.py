@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from .base import Guard, Model, less_than, turned_off
 
@@ -30,26 +30,12 @@ class KmsSettings(Model):
     )
     reason: Optional[str] = None
 
-    @model_validator(mode="after")
-    def _key_management_type(self) -> "KmsSettings":
-        problems = []
-        if len(set(self.purposes)) != len(self.purposes):
-            problems.append("kms.purposes: each purpose may appear once")
-        if self.automatic_rotation and self.protection_level == "HSM":
-            problems.append(
-                "kms.automaticRotation: hardware-protected (HSM) keys do not support automatic rotation; set "
-                "automaticRotation: false and rotate with a new key version (see docs/data-security.md), or use SOFTWARE"
-            )
-        if self.automatic_rotation and not self.dkms_instance_id and self.rotation_interval_days != DEFAULT_KEY_ROTATION_DAYS:
-            problems.append(
-                f"kms.rotationIntervalDays: default keys (no kms.dkmsInstanceId) rotate only every "
-                f"{DEFAULT_KEY_ROTATION_DAYS} days; got {self.rotation_interval_days}. Set kms.dkmsInstanceId for 7-365"
-            )
-        if self.dkms_instance_id and not self.account_id:
-            problems.append("kms.accountId: required with kms.dkmsInstanceId (the key policy names the account)")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+    @field_validator("purposes")
+    @classmethod
+    def _once(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError("each purpose may appear once")
+        return values
 
 
 PROFILE = {

@@ -42,16 +42,6 @@ class SecretEntry(Model):
             raise ValueError(f"{value!r} is not a valid Kubernetes Secret data key (letters, digits, '-', '_', '.')")
         return value
 
-    @model_validator(mode="after")
-    def _type_rules(self) -> "SecretEntry":
-        if self.rotation_interval_days is not None and self.type not in ROTATABLE:
-            raise ValueError(f"rotationIntervalDays: Secrets Manager rotates only {', '.join(ROTATABLE)} secrets, not {self.type}")
-        if self.type in ROTATABLE and not self.extended_config:
-            raise ValueError(f"extendedConfig: required for type {self.type} (e.g. SecretSubType, DBInstanceId)")
-        if self.type == "Rds" and not self.account_name:
-            raise ValueError("accountName: required for type Rds (the secret value is that account's password)")
-        return self
-
 
 class SecretsSettings(Model):
     delivery: Literal["ack-secret-manager", "external-secrets"] = "ack-secret-manager"

@@ -62,3 +62,35 @@ def one(preview: Preview, kind: str, name: Optional[str] = None, namespace: Opti
     found = preview.find(kind, name, namespace)
     assert len(found) == 1, f"expected one {kind} {namespace}/{name}, found {len(found)}"
     return found[0]
+
+
+ECK_IMAGES = {
+    "Elasticsearch": "docker.elastic.co/elasticsearch/elasticsearch",
+    "Kibana": "docker.elastic.co/kibana/kibana",
+    "Beat": "docker.elastic.co/beats/filebeat",
+}
+
+
+def as_eck_creates(obj: dict) -> dict:
+    """The workload ECK creates from one of its CRs (the pod template we control plus ECK's image), so admission
+    rules that match Pods and workloads can judge it offline. Other objects are returned unchanged."""
+    import copy
+
+    kind, spec = obj["kind"], obj.get("spec") or {}
+    templates = {
+        "Elasticsearch": ("StatefulSet", lambda: spec["nodeSets"][0]["podTemplate"]),
+        "Kibana": ("Deployment", lambda: spec["podTemplate"]),
+        "Beat": ("DaemonSet", lambda: spec["daemonSet"]["podTemplate"]),
+    }
+    if kind not in templates:
+        return obj
+    workload, template_of = templates[kind]
+    template = copy.deepcopy(template_of())
+    for container in template["spec"]["containers"]:
+        container.setdefault("image", f"{ECK_IMAGES[kind]}:{spec['version']}")
+    return {
+        "apiVersion": "apps/v1",
+        "kind": workload,
+        "metadata": {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"]},
+        "spec": {"selector": {"matchLabels": {}}, "template": template},
+    }

@@ -12,6 +12,17 @@ ISTIO_PREFIX = "_internal_defaults_do_not_set"
 # Keys the Istio templates read that values.yaml lacks (see shared/charts/INDEX.md).
 ISTIO_EXTRA = {"profile", "compatibilityVersion", "global.profile"}
 ISTIO_CHARTS = {"base", "istiod", "gateway", "cni", "ztunnel"}
+# Keys whose value the charts render verbatim as a Kubernetes API object (toYaml): their inside is the API's.
+KUBERNETES_OBJECT_KEYS = {
+    "securityContext", "podSecurityContext", "containerSecurityContext", "resources", "affinity", "nodeSelector",
+    "tolerations", "seccompProfile", "topologySpreadConstraints", "readinessProbe", "livenessProbe", "startupProbe",
+    "scanJobPodTemplateContainerSecurityContext", "scanJobPodTemplatePodSecurityContext", "podDisruptionBudget",
+}
+# Values under these keys go to a subchart (see shared/charts/INDEX.md): parent key -> subchart directory.
+SUBCHARTS = {
+    "kube-prometheus-stack": {"grafana": "grafana", "kube-state-metrics": "kube-state-metrics", "prometheus-node-exporter": "prometheus-node-exporter"},
+    "falco": {"falcosidekick": "falcosidekick"},
+}
 
 
 @functools.cache
@@ -26,7 +37,10 @@ def chart_values(chart: str) -> dict:
 def unknown_keys(chart: str, values: dict, free_form: Iterable[str] = ()) -> list[str]:
     """Dotted paths of keys we set that the chart does not define. Keys under an empty-map default, under
     `global`, or under a path in `free_form` (documented pass-through maps) are accepted."""
-    defaults = chart_values(chart)
+    defaults = dict(chart_values(chart))
+    for key, subchart in SUBCHARTS.get(chart, {}).items():
+        # The parent may set a few keys of its own under the subchart's key; the subchart defines the rest.
+        defaults[key] = {**chart_values(subchart), **(defaults.get(key) or {})}
     extra = ISTIO_EXTRA if chart in ISTIO_CHARTS else set()
     free = set(free_form)
     problems: list[str] = []
@@ -42,7 +56,7 @@ def unknown_keys(chart: str, values: dict, free_form: Iterable[str] = ()) -> lis
                 problems.append(dotted)
                 continue
             default = theirs[key]
-            if isinstance(default, dict) and not default:
+            if (isinstance(default, dict) and not default) or key in KUBERNETES_OBJECT_KEYS:
                 continue  # free-form map
             walk(value, default, dotted)
 

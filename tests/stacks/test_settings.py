@@ -6,21 +6,18 @@ import sys
 import textwrap
 
 import pytest
+import yaml
 
 from secstack.cli import main
 from stacks.config import read_stack_file
 from stacks.settings import SecretValue, SettingsError, load
 from tests.helpers.shared import REPO
 
-BASE = """\
-config:
-  secstack:environment: {env}
-  secstack:cluster: {{name: shop-test}}
-"""
-
-
 def write_stack(tmp_path, body: str, env: str = "prod", name: str = "t") -> str:
-    (tmp_path / f"Pulumi.{name}.yaml").write_text(BASE.format(env=env) + textwrap.indent(textwrap.dedent(body), "  "))
+    """The committed stack of `env` with the top-level keys in `body` replaced (each case breaks one thing)."""
+    document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{env}.yaml").read_text())
+    document["config"].update(yaml.safe_load(textwrap.dedent(body)) or {})
+    (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(document))
     return name
 
 
@@ -32,10 +29,11 @@ def run_cli(tmp_path, capsys, name="t"):
 
 BAD_CONFIGS = [
     ("unknown top-level key", "secstack:meshh: {}\n", "secstack:meshh: unknown key; allowed keys:"),
-    ("unknown nested key", "secstack:mesh: {mtlsMod: STRICT}\n", "secstack:mesh.mtlsMod: unknown key; allowed keys: accessLogJson"),
-    ("bad enum", "secstack:mesh: {mtlsMode: OFF}\n", "secstack:mesh.mtlsMode: Input should be 'PERMISSIVE' or 'STRICT'"),
+    ("unknown nested key", "secstack:mesh: {mtlsMod: STRICT, jwt: {issuer: i, jwksUri: 'https://i/j', audiences: [a]}}\n", "secstack:mesh.mtlsMod: unknown key; allowed keys: accessLogJson"),
+    ("bad enum", "secstack:mesh: {mtlsMode: 'OFF'}\n", "secstack:mesh.mtlsMode: Input should be 'PERMISSIVE' or 'STRICT'"),
     ("wrong type", "secstack:mesh: {istiodReplicas: many}\n", "secstack:mesh.istiodReplicas: Input should be a valid integer"),
     ("missing required key", "secstack:teams: [{name: a, namespaces: [a]}]\n", "secstack:teams[0].owner: required key is missing"),
+    ("missing cluster", "secstack:cluster: null\n", "secstack:cluster"),
     ("plain secret", "secstack:secretValues: {stripe-key: sk_live_123}\n", "secstack:secretValues.stripe-key: is plain text but must be a secret"),
     ("prod weakened without reason", "secstack:mesh: {mtlsMode: PERMISSIVE}\n", "secstack:mesh.mtlsMode: 'PERMISSIVE' weakens the prod profile ('STRICT')"),
     ("egress opened in prod", "secstack:mesh: {outboundTrafficPolicy: ALLOW_ANY}\n", "secstack:mesh.outboundTrafficPolicy: 'ALLOW_ANY' weakens the prod profile"),
@@ -43,7 +41,7 @@ BAD_CONFIGS = [
     ("caller that does not exist", "secstack:teams: [{name: a, owner: me@x.io, namespaces: [a], services: [{name: s, allowFrom: [b/c]}]}]\n", "allowFrom: 'b/c' is not a declared service account"),
     ("namespace owned twice", "secstack:teams: [{name: a, owner: me@x.io, namespaces: [shared]}, {name: b, owner: me@x.io, namespaces: [shared]}]\n", "'shared' is already owned by team 'a'"),
     ("platform namespace", "secstack:teams: [{name: a, owner: me@x.io, namespaces: [istio-system]}]\n", "'istio-system' is a platform namespace"),
-    ("jwt rules without issuer", "secstack:teams: [{name: a, owner: me@x.io, namespaces: [a], services: [{name: s, jwtRules: [{paths: [/x]}]}]}]\n", "jwtRules: needs secstack:mesh.jwt"),
+    ("jwt rules without issuer", "secstack:mesh: {}\n", "jwtRules: needs secstack:mesh.jwt"),
 ]
 
 
@@ -81,15 +79,21 @@ def test_missing_stack_file_and_malformed_yaml(tmp_path, capsys):
     assert code == 2 and "Pulumi.broken.yaml: not valid YAML" in output and "Traceback" not in output
 
 
+def committed(env: str, **overrides) -> dict:
+    raw = read_stack_file(REPO / "stacks" / f"Pulumi.{env}.yaml")
+    raw.update({f"secstack:{k}": v for k, v in overrides.items()})
+    return raw
+
+
 def test_weakening_prod_with_a_reason_is_accepted():
-    settings = load({"secstack:environment": "prod", "secstack:cluster": {"name": "c"},
-                     "secstack:mesh": {"mtlsMode": "PERMISSIVE", "reason": "legacy batch host until 2027-01"}})
+    mesh = {**committed("prod")["secstack:mesh"], "mtlsMode": "PERMISSIVE", "reason": "legacy batch host until 2027-01"}
+    settings = load(committed("prod", mesh=mesh))
     assert settings.mesh.mtls_mode == "PERMISSIVE"
 
 
 def test_dev_may_relax_without_reason_and_profiles_differ():
-    dev = load({"secstack:environment": "dev", "secstack:cluster": {"name": "c"}, "secstack:mesh": {"mtlsMode": "PERMISSIVE"}})
-    prod = load({"secstack:environment": "prod", "secstack:cluster": {"name": "c"}})
+    dev = load(committed("dev", mesh={**committed("dev")["secstack:mesh"], "mtlsMode": "PERMISSIVE"}))
+    prod = load(committed("prod"))
     assert dev.mesh.mtls_mode == "PERMISSIVE"
     assert (dev.mesh.istiod_replicas, prod.mesh.istiod_replicas) == (1, 3)
     assert prod.mesh.outbound_traffic_policy == "REGISTRY_ONLY"
@@ -110,7 +114,7 @@ def test_secure_values_become_redacted_placeholders(tmp_path):
 
 
 def test_cli_reports_config_errors_without_traceback_in_a_real_process(tmp_path):
-    write_stack(tmp_path, "secstack:mesh: {mtlsMode: OFF}\n")
+    write_stack(tmp_path, "secstack:mesh: {mtlsMode: 'OFF'}\n")
     result = subprocess.run(
         [sys.executable, "-m", "secstack.cli", "preview", "t", "--stacks-dir", str(tmp_path), "--out", str(tmp_path / "o")],
         capture_output=True, text=True, cwd=REPO,

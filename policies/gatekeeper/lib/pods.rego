@@ -13,19 +13,19 @@ reviewed := input.review.object
 
 # The pod template {metadata, spec} of the reviewed object; undefined for objects that carry no pod.
 pod := {"metadata": object.get(reviewed, "metadata", {}), "spec": reviewed.spec} if {
-	reviewed.kind == "Pod"
+    reviewed.kind == "Pod"
 }
 
 pod := reviewed.spec.template if {
-	reviewed.kind in workload_kinds
+    reviewed.kind in workload_kinds
 }
 
 pod := reviewed.spec.jobTemplate.spec.template if {
-	reviewed.kind == "CronJob"
+    reviewed.kind == "CronJob"
 }
 
 pod := reviewed.template if {
-	reviewed.kind == "PodTemplate"
+    reviewed.kind == "PodTemplate"
 }
 
 spec := pod.spec if is_object(pod.spec)
@@ -45,10 +45,10 @@ object_name := "<unnamed>" if not is_string(reviewed.metadata.name)
 
 # Every container of the pod: containers, initContainers and ephemeralContainers.
 containers contains c if {
-	some field in container_fields
-	is_array(spec[field])
-	some c in spec[field]
-	is_object(c)
+    some field in container_fields
+    is_array(spec[field])
+    some c in spec[field]
+    is_object(c)
 }
 
 name(c) := c.name if is_string(c.name)
@@ -66,45 +66,45 @@ security_context(c) := {} if not is_object(c.securityContext)
 # A pod's security fields are immutable, so an UPDATE of a Pod cannot change them (gatekeeper-library skips it);
 # a workload's pod template can change on UPDATE, so workloads are always checked.
 skip if {
-	input.review.operation == "UPDATE"
-	reviewed.kind == "Pod"
+    input.review.operation == "UPDATE"
+    reviewed.kind == "Pod"
 }
 
 windows if spec.os.name == "windows"
 
 # gatekeeper-library exemptImages semantics: exact match, or prefix match for an entry ending in `*`.
 exempt(c) if {
-	is_object(input.parameters)
-	patterns := object.get(input.parameters, "exemptImages", [])
-	is_array(patterns)
-	some pattern in patterns
-	image_matches(pattern, c.image)
+    is_object(input.parameters)
+    patterns := object.get(input.parameters, "exemptImages", [])
+    is_array(patterns)
+    some pattern in patterns
+    image_matches(pattern, c.image)
 }
 
 image_matches(pattern, image) if {
-	is_string(pattern)
-	is_string(image)
-	not endswith(pattern, "*")
-	pattern == image
+    is_string(pattern)
+    is_string(image)
+    not endswith(pattern, "*")
+    pattern == image
 }
 
 image_matches(pattern, image) if {
-	is_string(pattern)
-	is_string(image)
-	endswith(pattern, "*")
-	startswith(image, trim_suffix(pattern, "*"))
+    is_string(pattern)
+    is_string(image)
+    endswith(pattern, "*")
+    startswith(image, trim_suffix(pattern, "*"))
 }
 
 # Containers a rule must check: every container whose image is not exempt.
 checked contains c if {
-	some c in containers
-	not exempt(c)
+    some c in containers
+    not exempt(c)
 }
 
 # Parameter lookup that tolerates a missing or non-object parameters block.
 param(key, default_value) := value if {
-	is_object(input.parameters)
-	value := object.get(input.parameters, key, default_value)
+    is_object(input.parameters)
+    value := object.get(input.parameters, key, default_value)
 }
 
 param(_, default_value) := default_value if not is_object(input.parameters)
