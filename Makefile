@@ -33,7 +33,7 @@ graph: install
 
 # The component package schema (tests/components/test_package.py fails when components/schema.json drifts).
 schema: install
-	$(PYTHON) -m components.package_schema > components/schema.json
+	$(PYTHON) -m components.package > components/schema.json
 
 report: install
 	.venv/bin/secstack report $(STACK)

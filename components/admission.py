@@ -33,7 +33,7 @@ class GatekeeperArgs(TypedDict):
     emit_events: bool
     excluded_namespaces: list[str]  # not processed by Gatekeeper at all (Config, webhook namespaceSelector)
     templates: list[dict[str, Any]]  # ConstraintTemplate manifests, one per rule folder
-    constraints: list[dict]  # constraint manifests from secstack.admission_constraints
+    constraints: list[dict[str, Any]]  # constraint manifests from secstack.admission_constraints
     namespace: NotRequired[str]
     helm_values: NotRequired[dict[str, Any]]
 
@@ -82,6 +82,8 @@ def helm_values(args: GatekeeperArgs, namespace: str) -> dict[str, Any]:
 
 
 class Gatekeeper(pulumi.ComponentResource):
+    """OPA Gatekeeper with audit, the namespace exclusions, every ConstraintTemplate of the policy library and one Constraint per enabled rule."""
+
     namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: GatekeeperArgs, opts: Optional[pulumi.ResourceOptions] = None):

@@ -27,6 +27,8 @@ class ManagedClusterArgs(TypedDict):
 
 
 class ManagedCluster(pulumi.ComponentResource):
+    """An optional ACK managed cluster owned by the stack, with RRSA on, Kubernetes Secrets encrypted at rest with the secrets key and, in prod, deletion protection. Its RRSA issuer feeds the identities."""
+
     oidc_issuer_url: pulumi.Output[str]
     oidc_provider_arn: pulumi.Output[str]
 

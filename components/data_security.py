@@ -2,7 +2,7 @@
 RRSA identities of the consuming ServiceAccounts, wired together (key ids, secret ARNs, the cluster's issuer)."""
 from __future__ import annotations
 
-from typing import NotRequired, Optional, TypedDict
+from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 
@@ -37,10 +37,15 @@ class DataSecurityArgs(TypedDict):
     consumers: list[ConsumerArgs]
     oidc_issuer_url: NotRequired[Optional[str]]  # existing cluster
     oidc_provider_arn: NotRequired[Optional[str]]
-    managed_cluster: NotRequired[Optional[dict]]  # ManagedClusterArgs without secrets_key_id
+    managed_cluster: NotRequired[Optional[dict[str, Any]]]  # ManagedClusterArgs without secrets_key_id
 
 
 class DataSecurity(pulumi.ComponentResource):
+    """Keys, then (optionally) the managed cluster, Secrets Manager entries with their delivery, and the RRSA identities of the consuming ServiceAccounts, wired together (key ids, secret ARNs, the cluster's issuer)."""
+
+    aliases: dict[str, str]  # purpose -> KMS alias
+    role_arns: dict[str, pulumi.Output[str]]  # "namespace/serviceAccount" -> RAM role ARN
+
     def __init__(self, name: str, args: DataSecurityArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("secstack:data:DataSecurity", name, None, opts)
         here = pulumi.ResourceOptions(parent=self)
@@ -100,4 +105,5 @@ class DataSecurity(pulumi.ComponentResource):
             },
             pulumi.ResourceOptions(parent=self, depends_on=[c for c in (self.keyring, self.secrets) if c is not None]),
         )
-        self.register_outputs({"aliases": self.keyring.aliases, "roleArns": self.identities.role_arns})
+        self.aliases, self.role_arns = self.keyring.aliases, self.identities.role_arns
+        self.register_outputs({"aliases": self.aliases, "roleArns": self.role_arns})

@@ -131,6 +131,8 @@ def rrsa_role(
 
 
 class RrsaIdentities(pulumi.ComponentResource):
+    """RAM roles for Kubernetes ServiceAccounts (RRSA). Each role trusts exactly one ServiceAccount of the cluster's OIDC provider and may read exactly its secrets and use exactly its keys; no AccessKey is involved."""
+
     role_arns: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: RrsaIdentitiesArgs, opts: Optional[pulumi.ResourceOptions] = None):

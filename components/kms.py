@@ -51,6 +51,8 @@ def key_policy(account_id: str) -> str:
 
 
 class KmsKeyring(pulumi.ComponentResource):
+    """One symmetric customer master key per purpose, rotated automatically, with an alias `alias/secstack/<env>/<purpose>`; in prod the keys and aliases cannot be deleted by `pulumi destroy`."""
+
     key_ids: dict[str, pulumi.Output[str]]
     key_arns: dict[str, pulumi.Output[str]]
     aliases: dict[str, str]

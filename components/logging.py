@@ -60,6 +60,10 @@ def _resources(cpu: str, cpu_limit: str, memory: str) -> dict:
 
 
 class SecurityLogging(pulumi.ComponentResource):
+    """Elasticsearch, Kibana and Filebeat on Elastic Cloud on Kubernetes (ECK), keeping the security logs (containers, mesh access, admission, runtime) encrypted, authenticated and for as long as settings say."""
+
+    elasticsearch_url: pulumi.Output[str]
+
     def __init__(self, name: str, args: SecurityLoggingArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("secstack:logging:SecurityLogging", name, None, opts)
         keep = {"protect": True, "retain_on_delete": True} if args["protect"] else {}

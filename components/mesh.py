@@ -68,6 +68,8 @@ def spiffe_principal(namespace: str, service_account: str, trust_domain: str = "
 
 
 class IstioMesh(pulumi.ComponentResource):
+    """Istio with mesh-wide mTLS, default-deny authorization, SPIFFE allow rules and JWT on the edge."""
+
     namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: IstioMeshArgs, opts: Optional[pulumi.ResourceOptions] = None):

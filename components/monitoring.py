@@ -304,6 +304,8 @@ def helm_values(args: SecurityMonitoringArgs) -> dict[str, Any]:
 
 
 class SecurityMonitoring(pulumi.ComponentResource):
+    """Kube-prometheus-stack scraping the security components, with our alert rules, dashboards and severity-based Alertmanager routing."""
+
     namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: SecurityMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):

@@ -36,6 +36,8 @@ class PlatformArgs(TypedDict):
 
 
 class SecurityPlatform(pulumi.ComponentResource):
+    """Composes every security component of a stack in a stated order."""
+
     namespaces: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: PlatformArgs, opts: Optional[pulumi.ResourceOptions] = None):

@@ -151,6 +151,8 @@ def falco_values(args: FalcoArgs) -> dict[str, Any]:
 
 
 class Falco(pulumi.ComponentResource):
+    """Runtime detection with the modern eBPF driver, secstack's own rules for the app threats, and Falcosidekick forwarding events to Alertmanager and Elasticsearch. Metrics of both are scraped by Prometheus."""
+
     namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: FalcoArgs, opts: Optional[pulumi.ResourceOptions] = None):

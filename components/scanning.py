@@ -127,6 +127,8 @@ def trivy_values(args: TrivyOperatorArgs) -> dict[str, Any]:
 
 
 class TrivyOperator(pulumi.ComponentResource):
+    """Continuous in-cluster scanning (vulnerabilities, config audit, RBAC, exposed secrets, node infra) and compliance reports, with hardened scan jobs and metrics for Prometheus."""
+
     namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: TrivyOperatorArgs, opts: Optional[pulumi.ResourceOptions] = None):

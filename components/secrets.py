@@ -3,7 +3,7 @@ ack-secret-manager, which authenticates with RRSA (a SecretStore per namespace, 
 from __future__ import annotations
 
 import json
-from typing import NotRequired, Optional, TypedDict
+from typing import Any, NotRequired, Optional, TypedDict
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -51,6 +51,8 @@ class SecretsArgs(TypedDict):
 
 
 class Secrets(pulumi.ComponentResource):
+    """Secrets Manager entries encrypted with the secrets key, delivered into the consuming namespaces by ack-secret-manager, which authenticates with RRSA (a SecretStore per namespace, an ExternalSecret per entry)."""
+
     secret_arns: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: SecretsArgs, opts: Optional[pulumi.ResourceOptions] = None):

@@ -62,6 +62,8 @@ def _ns_selector(namespace: str) -> dict:
 
 
 class Team(pulumi.ComponentResource):
+    """An app team's namespaces with Pod Security, least-privilege RBAC, quotas and default-deny networking."""
+
     namespaces: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: TeamArgs, opts: Optional[pulumi.ResourceOptions] = None):

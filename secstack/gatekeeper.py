@@ -395,6 +395,9 @@ class Engine:
         self._checked: dict[int, Constraint] = {}  # constraints whose parameters passed the schema (kept alive)
 
     def check_parameters(self, constraint: Constraint) -> None:
+        """Reject parameters Gatekeeper would reject (wrong types for the template's schema) with a clear error.
+        Callers that take constraints from users (the CLI, the admission component) call this once per constraint;
+        `evaluate` itself does not, so it never raises for parameters alone."""
         if id(constraint) in self._checked and self._checked[id(constraint)] is constraint:
             return
         rule = self.rules.get(constraint.kind)
@@ -417,8 +420,9 @@ class Engine:
         has_pod = pod_spec(obj) is not None
         found: list[Violation] = []
         for constraint in constraints:
-            self.check_parameters(constraint)
-            rule = self.rules[constraint.kind]
+            rule = self.rules.get(constraint.kind)
+            if rule is None:
+                raise GatekeeperError(f"constraint {constraint.name}: no ConstraintTemplate defines kind {constraint.kind}")
             if (rule.pod_spec_only and not has_pod) or not matches(obj, constraint.match):
                 continue
             if review is None:

@@ -74,6 +74,7 @@ def run_suite(
         if map_constraint:
             manifest = map_constraint(manifest)
         constraint = Constraint.from_manifest(manifest)
+        engine.check_parameters(constraint)
         for case in test.get("cases") or []:
             result = CaseResult(suite=name, test=str(test.get("name")), case=str(case.get("name")), ok=True)
             obj, operation = object_and_operation(_load(base / case["object"]))

@@ -135,6 +135,8 @@ def _report(args: argparse.Namespace, constraints: list, objects: list[tuple[Pat
     engine = gatekeeper.Engine()
     found = []
     try:
+        for constraint in constraints:
+            engine.check_parameters(constraint)
         for path, index, obj in objects:
             for violation in engine.evaluate(obj, constraints):
                 found.append((path, index, violation))

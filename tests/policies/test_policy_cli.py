@@ -106,3 +106,14 @@ def test_stack_option_reports_a_missing_admission_module(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "secstack.admission_constraints", None)
     assert main(["policy", "check", str(SAMPLES), "--stack", "prod"]) == 2
     assert "--stack needs the admission constraints" in capsys.readouterr().err
+
+
+def test_constraint_parameters_of_the_wrong_type_exit_2(monkeypatch, capsys):
+    from secstack.commands import policy
+
+    bad = [gatekeeper.Constraint(kind="K8sPSPCapabilities", name="caps", parameters={"allowedCapabilities": "ALL"})]
+    monkeypatch.setattr(policy, "constraints_for", lambda args: bad)
+    assert main(["policy", "check", str(SAMPLES / "example_disallowed_privileged.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "constraint K8sPSPCapabilities/caps has invalid parameters" in err
+    assert "parameters.allowedCapabilities: expected array" in err

@@ -103,8 +103,10 @@ def test_parameters_of_the_wrong_type_are_a_clear_error_not_a_rego_crash():
         for params in WILD_PARAMS:
             if not set(params) <= set(props):
                 continue
+            constraint = gatekeeper.Constraint(kind=kind, name="wild", parameters=params)
             try:
-                assert isinstance(ENGINE.evaluate(pod, [gatekeeper.Constraint(kind=kind, name="wild", parameters=params)]), list)
+                ENGINE.check_parameters(constraint)
+                assert isinstance(ENGINE.evaluate(pod, [constraint]), list)
             except gatekeeper.EvaluationError as exc:  # pragma: no cover - the failure this test exists to catch
                 raise AssertionError(f"{kind} crashed on {params}: {exc}") from None
             except gatekeeper.GatekeeperError as exc:
