@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from components import logging_config as cfg
 from components.charts import ECK_OPERATOR
 from components.common import child, custom_resource, helm_release, meta
+from components.logging_ca import ElasticsearchCaDeliveryArgs
 from components.logging_network import network_policies
 
 ES_API = "elasticsearch.k8s.elastic.co/v1"
@@ -53,6 +54,9 @@ class SecurityLoggingArgs(TypedDict):
     trust_domain: NotRequired[str]
     kibana_host: NotRequired[Optional[str]]
     kibana_allowed_cidrs: NotRequired[list[str]]
+    # Where falcosidekick mounts a copy of the public HTTP CA (Falco's namespace and caSecretName); None: no copy.
+    ca_target_namespace: NotRequired[Optional[str]]
+    ca_target_secret: NotRequired[Optional[str]]
 
 
 def _resources(cpu: str, cpu_limit: str, memory: str) -> dict:
@@ -105,6 +109,9 @@ class SecurityLogging(pulumi.ComponentResource):
         network_policies(child(self, [namespace]))
         self._mesh(args, kibana)
         self.elasticsearch_url = pulumi.Output.from_input(cfg.ES_URL)
+        # The copy writes into Falco's namespace, which exists only once Falco is built: SecurityPlatform builds
+        # components.logging_ca.ElasticsearchCaDelivery from these args after Falco (docs/logging.md).
+        self.ca_delivery = ca_delivery_args(args)
         self.register_outputs({
             "elasticsearchUrl": self.elasticsearch_url,
             "caSecret": cfg.ES_CA_SECRET,
@@ -192,6 +199,13 @@ class SecurityLogging(pulumi.ComponentResource):
         if host:
             for name, api, kind, namespace, spec in kibana_route(host, args.get("kibana_allowed_cidrs") or []):
                 custom_resource(f"{name}-{kind.lower()}", api, kind, meta(name, namespace), spec, child(self, [kibana]))
+
+
+def ca_delivery_args(args: SecurityLoggingArgs) -> Optional[ElasticsearchCaDeliveryArgs]:
+    namespace, secret = args.get("ca_target_namespace"), args.get("ca_target_secret")
+    if not namespace or not secret:
+        return None
+    return {"target_namespace": namespace, "target_secret": secret}
 
 
 def replicas_for(node_count: int) -> int:

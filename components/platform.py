@@ -14,6 +14,7 @@ import pulumi
 
 from components.admission import Gatekeeper, GatekeeperArgs
 from components.logging import SecurityLogging, SecurityLoggingArgs
+from components.logging_ca import ElasticsearchCaDelivery
 from components.data_security import DataSecurity, DataSecurityArgs
 from components.mesh import IstioMesh, IstioMeshArgs
 from components.monitoring import SecurityMonitoring, SecurityMonitoringArgs
@@ -73,6 +74,13 @@ class SecurityPlatform(pulumi.ComponentResource):
         if "runtime" in args:
             self.runtime = Falco("falco", args["runtime"], pulumi.ResourceOptions(parent=self, depends_on=[*namespaces, *addons]))
         addons += [c for c in (self.scanning, self.runtime) if c is not None]
+        # The Elasticsearch CA copy writes into Falco's namespace, so it comes after Falco (docs/logging.md).
+        self.logging_ca = None
+        if self.logging is not None and self.runtime is not None and self.logging.ca_delivery is not None:
+            self.logging_ca = ElasticsearchCaDelivery(
+                "logging-es-ca", self.logging.ca_delivery, pulumi.ResourceOptions(parent=self, depends_on=[self.logging, self.runtime])
+            )
+            addons.append(self.logging_ca)
 
         # Admission control last: its webhook must not block the add-ons above while they install.
         self.gatekeeper = None

@@ -11,21 +11,12 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from secstack.gatekeeper import Constraint, GatekeeperError, Rule, load_bundles, load_rules
+from secstack.gatekeeper import POD_KINDS, Constraint, GatekeeperError, Rule, load_bundles, load_rules, match_kinds  # noqa: F401
 from stacks.settings import Settings
 from stacks.settings.admission import DIGEST_RULE, SYSTEM_NAMESPACES, Exemption, weaker_action
 
 EXEMPTIONS_ANNOTATION = "secstack.io/exemptions"
 RULE_LABEL = "secstack.io/rule"
-
-# What a pod rule matches: Pods and every workload kind that carries a pod template, so a bad Deployment is denied
-# when it is applied (and caught at preview), not later when its ReplicaSet tries to create Pods.
-POD_KINDS = [
-    {"apiGroups": [""], "kinds": ["Pod"]},
-    {"apiGroups": ["apps"], "kinds": ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"]},
-    {"apiGroups": ["batch"], "kinds": ["Job", "CronJob"]},
-]
-
 
 @dataclass(frozen=True)
 class StackConstraint(Constraint):
@@ -64,22 +55,6 @@ def exemptions_of(manifest: dict) -> list[dict]:
     except json.JSONDecodeError:
         return []
     return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
-
-
-def match_kinds(rule: Rule) -> list[dict]:
-    """Kinds from the rule's sample constraint; pod rules get Pod plus every workload kind."""
-    from secstack.gatekeeper import RULES_DIR
-    import yaml
-
-    path = RULES_DIR / rule.folder / "samples" / "constraint.yaml"
-    try:
-        sample = yaml.safe_load(path.read_text()) if path.exists() else None
-    except (OSError, yaml.YAMLError) as exc:
-        raise GatekeeperError(f"{path}: cannot read YAML: {exc}") from None
-    kinds = ((sample or {}).get("spec") or {}).get("match", {}).get("kinds") if isinstance(sample, dict) else None
-    if not kinds or any("Pod" in (k.get("kinds") or []) for k in kinds):
-        return [dict(k, kinds=list(k["kinds"])) for k in POD_KINDS]
-    return [{"apiGroups": list(k.get("apiGroups") or [""]), "kinds": list(k.get("kinds") or [])} for k in kinds]
 
 
 def _record(exemption: Exemption) -> dict:

@@ -102,4 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the importable module so that subcommands register where `main` looks for them.
+    from secstack.cli import main as _main
+
+    sys.exit(_main())

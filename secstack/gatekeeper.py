@@ -213,6 +213,28 @@ def bundle_kinds(bundle: str, rules: dict[str, Rule] | None = None, directory: P
     return [kind for kind in bundles[bundle].kinds if kind in rules]
 
 
+# What a pod rule matches: Pods and every workload kind that carries a pod template, so a bad Deployment is denied
+# when it is applied (and caught at preview), not later when its ReplicaSet tries to create Pods.
+POD_KINDS = [
+    {"apiGroups": [""], "kinds": ["Pod"]},
+    {"apiGroups": ["apps"], "kinds": ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"]},
+    {"apiGroups": ["batch"], "kinds": ["Job", "CronJob"]},
+]
+
+
+def match_kinds(rule: Rule) -> list[dict]:
+    """Kinds from the rule's sample constraint; pod rules get Pod plus every workload kind."""
+    path = RULES_DIR / rule.folder / "samples" / "constraint.yaml"
+    try:
+        sample = yaml.safe_load(path.read_text()) if path.exists() else None
+    except (OSError, yaml.YAMLError) as exc:
+        raise GatekeeperError(f"{path}: cannot read YAML: {exc}") from None
+    kinds = ((sample or {}).get("spec") or {}).get("match", {}).get("kinds") if isinstance(sample, dict) else None
+    if not kinds or any("Pod" in (k.get("kinds") or []) for k in kinds):
+        return [dict(k, kinds=list(k["kinds"])) for k in POD_KINDS]
+    return [{"apiGroups": list(k.get("apiGroups") or [""]), "kinds": list(k.get("kinds") or [])} for k in kinds]
+
+
 def bundle_constraints(bundle: str, directory: Path = RULES_DIR) -> list[Constraint]:
     """Every rule of a bundle (and of the bundles it includes) at `deny`, with the bundle's parameters."""
     bundles = load_bundles(directory)
@@ -221,7 +243,12 @@ def bundle_constraints(bundle: str, directory: Path = RULES_DIR) -> list[Constra
     rules = load_rules(directory)
     chosen = bundles[bundle]
     return [
-        Constraint(kind=kind, name=rules[kind].folder, parameters=dict(chosen.parameters.get(kind) or {}))
+        Constraint(
+            kind=kind,
+            name=rules[kind].folder,
+            parameters=dict(chosen.parameters.get(kind) or {}),
+            match={"kinds": match_kinds(rules[kind])},
+        )
         for kind in chosen.kinds
     ]
 

@@ -112,6 +112,9 @@ def run(
 
 
 def _run_program(monitor: CapturingMonitor, stack: str, raw: dict, directory: Optional[Path]) -> None:
+    # The thread's event loop is not per-context: remember the caller's and give it back afterwards.
+    previous = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    previous = getattr(previous, "_loop", None)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -133,7 +136,7 @@ def _run_program(monitor: CapturingMonitor, stack: str, raw: dict, directory: Op
 
             stack_config.STACKS_DIR = ROOT / "stacks"
         loop.close()
-        asyncio.set_event_loop(None)
+        asyncio.set_event_loop(previous)
 
 
 def manifest_filename(obj: dict) -> str:

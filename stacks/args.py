@@ -13,7 +13,7 @@ from components.monitoring import ReceiverArgs, SecurityMonitoringArgs
 from components.data_security import DataSecurityArgs
 from components.identity import INJECTION_LABEL, ROLE_NAME_ANNOTATION, role_name
 from components.platform import PlatformArgs
-from components.runtime import FalcoArgs
+from components.runtime import NAMESPACE as FALCO_NAMESPACE, FalcoArgs
 from components.scanning import TrivyOperatorArgs
 from components.teams import TeamArgs
 from secstack.admission_constraints import constraints_for
@@ -169,7 +169,13 @@ def logging_args(settings: Settings) -> SecurityLoggingArgs:
     names = settings.logging
     secrets = {"setup": names.setup_password, "shipper": names.shipper_password, "falcosidekick": names.falcosidekick_password}
     passwords = {key: pulumi.Output.secret(settings.secret(name).reveal()) for key, name in secrets.items()}
-    return logging_args_from(settings.logging, settings.environment, passwords, settings.mesh.trust_domain)
+    args = logging_args_from(settings.logging, settings.environment, passwords, settings.mesh.trust_domain)
+    es = settings.runtime.elasticsearch
+    if settings.runtime.enabled and es.enabled:
+        # The public HTTP CA is copied to the Secret falcosidekick mounts (components/logging_ca.py).
+        args["ca_target_namespace"] = FALCO_NAMESPACE
+        args["ca_target_secret"] = es.ca_secret_name
+    return args
 
 
 def logging_args_from(logging: LoggingSettings, environment: str, passwords: dict, trust_domain: str) -> SecurityLoggingArgs:

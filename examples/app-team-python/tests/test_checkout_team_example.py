@@ -1,6 +1,8 @@
 """The checkout team's program under Pulumi's mocks: what it declares, without a cluster or a cloud account."""
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 
 import pulumi
@@ -28,6 +30,18 @@ class Recorder(pulumi.runtime.Mocks):
 
 @pytest.fixture(scope="module")
 def declared() -> Recorder:
+    # A fresh context and event loop: the SDK keeps its settings in context variables and its loop per thread, and
+    # other Pulumi programs may have run in this process before (the main test suite runs these tests too).
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return contextvars.Context().run(_declare)
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def _declare() -> Recorder:
     recorder = Recorder()
     pulumi.runtime.set_mocks(recorder, project="checkout-team", stack="prod", preview=False)
     import app_team
