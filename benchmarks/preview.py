@@ -26,8 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def synthetic_stack(teams: int) -> dict:
-    team_list = []
-    for i in range(teams):
+    """The committed prod stack (its 3 teams, keys, secrets and add-ons) grown to `teams` teams."""
+    base = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    team_list = list(base["config"]["secstack:teams"])
+    for i in range(max(0, teams - len(team_list))):
         caller = [f"team-{i - 1}/api-{i - 1}"] if i else []
         service = {"name": f"api-{i}", "port": 8080, "allowFrom": caller}
         if i % 2 == 0:
@@ -42,7 +44,6 @@ def synthetic_stack(teams: int) -> dict:
                 "services": [service],
             }
         )
-    base = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
     base["config"]["secstack:teams"] = team_list
     return base
 

@@ -152,6 +152,17 @@ class IstioMesh(pulumi.ComponentResource):
             "replicaCount": max(2, args.get("istiod_replicas", 1)),
             "service": {"type": "LoadBalancer"},
             "podDisruptionBudget": {"minAvailable": 1},
+            # The chart's own default plus a seccomp profile, which the restricted Pod Security Standard requires.
+            "containerSecurityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "privileged": False,
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
+                "runAsUser": 1337,
+                "runAsGroup": 1337,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
         }
         release = helm_release(GATEWAY_NAME, ISTIO_GATEWAY, GATEWAY_NAMESPACE, values, child(self, [ns, istiod]))
         custom_resource(

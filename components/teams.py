@@ -43,18 +43,32 @@ class QuotaArgs(TypedDict):
 
 
 class TeamArgs(TypedDict):
+    """An app team: its namespaces, identities, groups and quota."""
+
     name: str
+    """Team name; labels every namespace (`secstack.io/team`) and prefixes its Roles."""
     owner: str
+    """Contact of the owning lead, recorded as the `secstack.io/owner` namespace annotation."""
     namespaces: list[str]
-    pod_security: str  # Pod Security Admission level: restricted | baseline
+    """Namespaces the team owns."""
+    pod_security: str
+    """Pod Security Admission level enforced on the namespaces: restricted | baseline."""
     service_accounts: list[ServiceAccountArgs]
+    """Workload identities (token automount off); annotations carry e.g. the RRSA role."""
     viewer_groups: list[str]
+    """Groups bound to the read-only viewer Role (no Secret access)."""
     deployer_groups: list[str]
+    """Groups bound to the deployer Role (workloads, services, config maps; no Secrets, no RBAC)."""
     quota: QuotaArgs
+    """ResourceQuota per namespace (LoadBalancer and NodePort services are always 0)."""
     istio_injection: NotRequired[bool]
-    ingress_from_namespaces: NotRequired[list[str]]  # namespaces whose pods call into this team
-    egress_to_namespaces: NotRequired[list[str]]  # namespaces this team calls
-    namespace_labels: NotRequired[dict[str, str]]  # extra labels, e.g. RRSA webhook injection
+    """Sidecar injection label (default true)."""
+    ingress_from_namespaces: NotRequired[list[str]]
+    """Namespaces whose pods call into this team (NetworkPolicy ingress)."""
+    egress_to_namespaces: NotRequired[list[str]]
+    """Namespaces this team calls (NetworkPolicy egress)."""
+    namespace_labels: NotRequired[dict[str, str]]
+    """Extra namespace labels, e.g. RRSA webhook injection."""
 
 
 def _ns_selector(namespace: str) -> dict:

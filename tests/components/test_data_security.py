@@ -200,7 +200,10 @@ def test_data_security_comes_after_the_mesh_and_before_admission():
 
 def test_team_roles_cannot_manage_secret_delivery(stack_preview):
     # Any ExternalSecret may name any SecretStore, so only the platform may create them.
+    team_namespaces = {ns for team in stack_preview.settings.teams for ns in team.namespaces}
     for role in stack_preview.find("Role"):
+        if role["metadata"]["namespace"] not in team_namespaces:
+            continue  # platform roles (e.g. the CA copy, limited by resourceNames) are reviewed in their own tests
         for rule in role.get("rules") or []:
             assert "alibabacloud.com" not in rule.get("apiGroups", []), role["metadata"]
             assert "secrets" not in rule.get("resources", []) or role["metadata"]["namespace"] in ("secrets-system",), role["metadata"]

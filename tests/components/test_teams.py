@@ -22,8 +22,9 @@ def test_namespaces_enforce_pod_security_and_injection(stack, level):
 @pytest.mark.parametrize("stack", STACKS)
 def test_rbac_has_no_wildcards_and_no_secret_access(stack):
     preview = rendered(stack)
-    roles = preview.find("Role")
-    assert len(roles) == 2 * sum(len(t.namespaces) for t in preview.settings.teams)
+    team_namespaces = {ns for t in preview.settings.teams for ns in t.namespaces}
+    roles = [r for r in preview.find("Role") if r["metadata"]["namespace"] in team_namespaces]
+    assert len(roles) == 2 * len(team_namespaces)
     for role in roles:
         for rule in role["rules"]:
             for field in ("verbs", "resources", "apiGroups"):
