@@ -4,7 +4,11 @@ Each measurement runs in its own process (clean memory, clean SDK state):
   preview  `secstack preview` on a synthetic prod stack: settings validation, the program, capture, plan.json,
            manifests/ and policy verdicts (as a user runs it), and again with --no-checks (render only);
   bare     the same registrations (type, name, inputs) replayed as plain `pulumi.CustomResource`s under the
-           SDK's stock MockMonitor — the floor any Pulumi program of that size pays.
+           SDK's stock MockMonitor — the floor any Pulumi program of that size pays;
+  program  the same stacks/ program under the SDK's stock MockMonitor (typed SDK classes, no capture, no files,
+           no verdicts) — what secstack's preview machinery adds is preview/program;
+  bare+graph  the same, keeping each resource's parent and dependencies (the ordering the stack needs) — the
+           floor of this resource graph, before typed SDK classes and secstack's own work.
 Prints resources, seconds, peak RSS and the ratios, all from this one run.
 """
 from __future__ import annotations
@@ -57,12 +61,52 @@ def worker_preview(teams: int, directory: Path, checks: bool) -> dict:
     result = preview.run("bench", directory, checks=checks)
     preview.write(result, directory / "out")
     seconds = time.perf_counter() - started
-    dump = [{"type": r.type, "name": r.name, "custom": r.custom, "inputs": r.plain_inputs()} for r in result.resources]
+    dump = [
+        {"type": r.type, "name": r.name, "custom": r.custom, "inputs": r.plain_inputs(), "urn": r.urn, "parent": r.parent, "dependencies": r.dependencies}
+        for r in result.resources
+    ]
     (directory / "registrations.json").write_text(json.dumps(dump))
     return {"resources": len(result.resources), "seconds": seconds}
 
 
-def worker_bare(directory: Path) -> dict:
+def worker_program(teams: int, directory: Path) -> dict:
+    """The same stacks/ program under the SDK's stock MockMonitor: no capture, no files, no verdicts."""
+    import contextvars
+    import runpy
+
+    import pulumi
+
+    import stacks.program  # noqa: F401 - imports are not timed
+    from secstack.preview import PROGRAM
+    from stacks.config import read_stack_file, to_engine_config
+
+    (directory / "Pulumi.bench.yaml").write_text(yaml.safe_dump(synthetic_stack(teams)))
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            return f"{args.name}-id", args.inputs
+
+        def call(self, args):
+            return {}, None
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        pulumi.runtime.set_mocks(Mocks(), project="secstack", stack="bench", preview=True)
+        pulumi.runtime.set_all_config(*to_engine_config(read_stack_file(directory / "Pulumi.bench.yaml")))
+        import stacks.config as stack_config
+
+        stack_config.STACKS_DIR = directory
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+        loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+
+    started = time.perf_counter()
+    contextvars.Context().run(run)
+    return {"resources": None, "seconds": time.perf_counter() - started}
+
+
+def worker_bare(directory: Path, graph: bool) -> dict:
+    """Replay the registrations as plain resources; with `graph`, keep their parents and dependencies too."""
     import pulumi
 
     registrations = json.loads((directory / "registrations.json").read_text())
@@ -78,11 +122,18 @@ def worker_bare(directory: Path) -> dict:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     pulumi.runtime.set_mocks(Mocks(), project="secstack", stack="bench", preview=True)
+    made: dict[str, pulumi.Resource] = {}
     for i, r in enumerate(registrations):
+        opts = None
+        if graph:
+            opts = pulumi.ResourceOptions(
+                parent=made.get(r["parent"]), depends_on=[made[d] for d in r["dependencies"] if d in made]
+            )
+        name = r["name"] if graph else f"{r['name']}-{i}"
         if r["custom"]:
-            pulumi.CustomResource(r["type"], f"{r['name']}-{i}", r["inputs"])
+            made[r["urn"]] = pulumi.CustomResource(r["type"], name, r["inputs"], opts)
         else:
-            pulumi.ComponentResource(r["type"], f"{r['name']}-{i}")
+            made[r["urn"]] = pulumi.ComponentResource(r["type"], name, None, opts)
     loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
     return {"resources": len(registrations), "seconds": time.perf_counter() - started}
 
@@ -97,13 +148,15 @@ def measure(mode: str, teams: int, directory: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--worker", choices=["preview", "render", "bare"])
+    parser.add_argument("--worker", choices=["preview", "render", "program", "bare", "bare-graph"])
     parser.add_argument("--teams", type=int, nargs="*", default=[10, 100, 500])
     parser.add_argument("--dir", type=Path)
     args = parser.parse_args()
     if args.worker:
-        if args.worker == "bare":
-            result = worker_bare(args.dir)
+        if args.worker == "program":
+            result = worker_program(args.teams[0], args.dir)
+        elif args.worker in ("bare", "bare-graph"):
+            result = worker_bare(args.dir, graph=args.worker == "bare-graph")
         else:
             result = worker_preview(args.teams[0], args.dir, checks=args.worker == "preview")
         result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -117,13 +170,16 @@ def main() -> None:
             full = measure("preview", teams, directory)
             render = measure("render", teams, directory)
             bare = measure("bare", teams, directory)
-        rows.append((teams, full, render, bare))
-    print(f"{'teams':>5} {'resources':>9} {'preview s':>9} {'render s':>8} {'bare s':>7} {'preview/bare':>12} {'render/bare':>11} {'ms/res':>7} {'peak RSS MiB':>12}")
-    for teams, full, render, bare in rows:
+            graph = measure("bare-graph", teams, directory)
+            program = measure("program", teams, directory)
+        rows.append((teams, full, render, bare, graph, program))
+    print(f"{'teams':>5} {'resources':>9} {'preview s':>9} {'render s':>8} {'program s':>9} {'bare s':>7} {'bare+graph s':>12} "
+          f"{'preview/bare':>12} {'preview/program':>15} {'ms/res':>7} {'peak RSS MiB':>12}")
+    for teams, full, render, bare, graph, program in rows:
         print(
-            f"{teams:>5} {full['resources']:>9} {full['seconds']:>9.2f} {render['seconds']:>8.2f} {bare['seconds']:>7.2f} "
-            f"{full['seconds'] / bare['seconds']:>12.2f} {render['seconds'] / bare['seconds']:>11.2f} "
-            f"{1000 * full['seconds'] / full['resources']:>7.2f} {full['peak_rss_mib']:>12.0f}"
+            f"{teams:>5} {full['resources']:>9} {full['seconds']:>9.2f} {render['seconds']:>8.2f} {program['seconds']:>9.2f} "
+            f"{bare['seconds']:>7.2f} {graph['seconds']:>12.2f} {full['seconds'] / bare['seconds']:>12.2f} "
+            f"{full['seconds'] / program['seconds']:>15.2f} {1000 * full['seconds'] / full['resources']:>7.2f} {full['peak_rss_mib']:>12.0f}"
         )
     first, last = rows[0], rows[-1]
     scale = (last[1]["seconds"] / last[1]["resources"]) / (first[1]["seconds"] / first[1]["resources"])

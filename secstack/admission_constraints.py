@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from secstack.gatekeeper import POD_KINDS, Constraint, GatekeeperError, Rule, load_bundles, load_rules, match_kinds  # noqa: F401
+from secstack.gatekeeper import POD_KINDS, Constraint, GatekeeperError, load_bundles, load_rules, match_kinds  # noqa: F401 - POD_KINDS re-exported
 from stacks.settings import Settings
 from stacks.settings.admission import DIGEST_RULE, SYSTEM_NAMESPACES, Exemption, weaker_action
 

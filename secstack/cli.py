@@ -26,6 +26,14 @@ def fail(message: str) -> int:
     return BAD_INPUT
 
 
+def bad_config(stack: str, problems: list[str]) -> int:
+    """Every config problem of a stack, one per line, before anything is declared (exit 2)."""
+    print(f"error: stack {stack!r} has invalid config:", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return BAD_INPUT
+
+
 def _preview_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("stack", nargs="?", default="dev", help="stack name (stacks/Pulumi.<stack>.yaml); default dev")
     p.add_argument("--out", type=Path, default=Path("out"), help="output directory (default out/)")
@@ -45,10 +53,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     except StackFileError as exc:
         return fail(str(exc))
     except SettingsError as exc:
-        print(f"error: stack {args.stack!r} has invalid config:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return BAD_INPUT
+        return bad_config(args.stack, exc.problems)
     except preview.PreviewError as exc:
         return fail(f"the program failed: {exc}")
     target = preview.write(result, args.out)

@@ -223,16 +223,21 @@ POD_KINDS = [
 
 
 def match_kinds(rule: Rule) -> list[dict]:
+    return [dict(k, kinds=list(k["kinds"]), apiGroups=list(k["apiGroups"])) for k in _match_kinds(rule.folder)]
+
+
+@functools.cache
+def _match_kinds(folder: str) -> tuple[dict, ...]:
     """Kinds from the rule's sample constraint; pod rules get Pod plus every workload kind."""
-    path = RULES_DIR / rule.folder / "samples" / "constraint.yaml"
+    path = RULES_DIR / folder / "samples" / "constraint.yaml"
     try:
         sample = yaml.safe_load(path.read_text()) if path.exists() else None
     except (OSError, yaml.YAMLError) as exc:
         raise GatekeeperError(f"{path}: cannot read YAML: {exc}") from None
     kinds = ((sample or {}).get("spec") or {}).get("match", {}).get("kinds") if isinstance(sample, dict) else None
     if not kinds or any("Pod" in (k.get("kinds") or []) for k in kinds):
-        return [dict(k, kinds=list(k["kinds"])) for k in POD_KINDS]
-    return [{"apiGroups": list(k.get("apiGroups") or [""]), "kinds": list(k.get("kinds") or [])} for k in kinds]
+        return tuple(POD_KINDS)
+    return tuple({"apiGroups": list(k.get("apiGroups") or [""]), "kinds": list(k.get("kinds") or [])} for k in kinds)
 
 
 def bundle_constraints(bundle: str, directory: Path = RULES_DIR) -> list[Constraint]:

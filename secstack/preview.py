@@ -9,17 +9,16 @@ import contextvars
 import json
 import runpy
 import shutil
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import pulumi
 import yaml
 
+import secstack.mock_outputs_alicloud  # noqa: F401 - registers computed Alibaba Cloud outputs
 from secstack.capture import CapturingMonitor, Registration
-import secstack.mock_outputs_alicloud  # noqa: F401,E402 - registers computed Alibaba Cloud outputs
 from secstack.verdicts import CHECKERS, Verdict
 from stacks.config import read_stack_file, stack_file, to_engine_config  # noqa: F401 - stack_file re-exported
 from stacks.settings import Settings, load

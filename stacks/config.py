@@ -15,6 +15,7 @@ import yaml
 from stacks.settings import SecretValue
 
 STACKS_DIR = Path(__file__).resolve().parent
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: large stacks parse ~10x faster
 
 
 class StackFileError(Exception):
@@ -29,7 +30,7 @@ def read_stack_file(path: Path, reveal: Optional[Callable[[str, str], str]] = No
     """Raw config of a stack file. `secure:` leaves become SecretValue; `reveal(name, ciphertext)` gives their
     value (default: a placeholder, so nothing is ever decrypted or printed)."""
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.load(path.read_text(), Loader=_Loader) or {}
     except FileNotFoundError:
         raise StackFileError(f"{path}: no such stack file; create it with `secstack:environment: dev|staging|prod`")
     except yaml.YAMLError as exc:

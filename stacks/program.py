@@ -1,7 +1,6 @@
 """Turns config into settings and settings into components."""
 from __future__ import annotations
 
-import sys
 
 import pulumi
 

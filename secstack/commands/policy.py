@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import sys
 from pathlib import Path
 from typing import Iterator
 
 import yaml
 
-from secstack.cli import BAD_INPUT, OK, VIOLATIONS, command, fail
+from secstack.cli import OK, VIOLATIONS, bad_config, command, fail
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # libyaml's C parser when PyYAML has it (about 10x faster on large manifests); same safe constructors.
@@ -122,10 +121,7 @@ def _check_stack(args: argparse.Namespace) -> int:
     except (InputError, gatekeeper.GatekeeperError, StackFileError) as exc:
         return fail(str(exc))
     except SettingsError as exc:
-        print(f"error: stack {args.stack!r} has invalid config:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return BAD_INPUT
+        return bad_config(args.stack, exc.problems)
     return _report(args, constraints, objects)
 
 

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from secstack.cli import BAD_INPUT, OK, command, fail
+from secstack.cli import OK, bad_config, command, fail
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -30,10 +29,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except StackFileError as exc:
         return fail(str(exc))
     except SettingsError as exc:
-        print(f"error: stack {args.stack!r} has invalid config:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return BAD_INPUT
+        return bad_config(args.stack, exc.problems)
     except preview.PreviewError as exc:
         return fail(f"the program failed: {exc}")
     formats = ("md", "html") if args.format == "all" else (args.format,)

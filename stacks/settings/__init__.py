@@ -7,7 +7,7 @@ validates a stack file before any resource is declared, and services import the 
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable, Optional, get_args, get_origin
+from typing import Any, Iterable, get_args, get_origin
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic import BaseModel

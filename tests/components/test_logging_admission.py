@@ -3,7 +3,6 @@ the shipper's written exemptions, and fails them without."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 
 import pytest
 

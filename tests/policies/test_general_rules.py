@@ -7,7 +7,6 @@ import json
 
 import jsonschema
 import pytest
-import yaml
 
 from secstack.gatekeeper import RULES_DIR, Constraint, Engine, bundle_constraints, compile_rule, load_rules, review_for
 from secstack.gatekeeper_sync import stale_templates

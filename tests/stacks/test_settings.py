@@ -10,7 +10,7 @@ import yaml
 
 from secstack.cli import main
 from stacks.config import read_stack_file
-from stacks.settings import SecretValue, SettingsError, load
+from stacks.settings import SecretValue, load
 from tests.helpers.shared import REPO
 
 def write_stack(tmp_path, body: str, env: str = "prod", name: str = "t") -> str:
