@@ -18,8 +18,8 @@ class Meta:
     default_level: EnforcementLevel = EnforcementLevel.MANDATORY
 
 
-def resource_policy(meta: Meta, validate: Callable) -> ResourceValidationPolicy:
-    return ResourceValidationPolicy(
+def _policy(cls, meta: Meta, validate: Callable):
+    return cls(
         name=meta.name,
         description=meta.description,
         validate=validate,
@@ -28,18 +28,14 @@ def resource_policy(meta: Meta, validate: Callable) -> ResourceValidationPolicy:
         remediation_steps=meta.remediation,
         config_schema=ENVIRONMENT_SCHEMA,
     )
+
+
+def resource_policy(meta: Meta, validate: Callable) -> ResourceValidationPolicy:
+    return _policy(ResourceValidationPolicy, meta, validate)
 
 
 def stack_policy(meta: Meta, validate: Callable) -> StackValidationPolicy:
-    return StackValidationPolicy(
-        name=meta.name,
-        description=meta.description,
-        validate=validate,
-        enforcement_level=meta.default_level,
-        severity=meta.severity,
-        remediation_steps=meta.remediation,
-        config_schema=ENVIRONMENT_SCHEMA,
-    )
+    return _policy(StackValidationPolicy, meta, validate)
 
 
 def _schema():

@@ -76,3 +76,19 @@ def turned_off(value: Any, floor: Any) -> bool:
 def secret_ref(**kwargs: Any) -> Any:
     """A field naming an entry of `secstack:secretValues` (the value itself never sits in plain config)."""
     return Field(json_schema_extra={"secret_ref": True}, **kwargs)
+
+
+def networks(values: list[str], example: str, everything: str) -> list[Any]:
+    """Parse CIDRs (host bits zero); `/0` is refused with `everything` as the reason."""
+    import ipaddress
+
+    parsed = []
+    for value in values:
+        try:
+            network = ipaddress.ip_network(value, strict=True)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a network in CIDR notation such as {example} (host bits must be zero)") from None
+        if network.prefixlen == 0:
+            raise ValueError(f"{value!r} {everything}")
+        parsed.append(network)
+    return parsed

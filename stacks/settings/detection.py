@@ -12,7 +12,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator
 
-from .base import Guard, Model, rank_weaker, secret_ref, turned_off
+from .base import Guard, Model, networks, rank_weaker, secret_ref, turned_off
 
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
@@ -131,13 +131,7 @@ class RuntimeSettings(Model):
     @field_validator("allowed_outbound_cidrs")
     @classmethod
     def _cidrs(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                network = ipaddress.ip_network(value, strict=True)
-            except ValueError:
-                raise ValueError(f"{value!r} is not a CIDR such as 10.0.0.0/8 (host bits must be zero)") from None
-            if network.prefixlen == 0:
-                raise ValueError(f"{value!r} allows every destination and turns the outbound rule off")
+        for value, network in zip(values, networks(values, "10.0.0.0/8", "allows every destination and turns the outbound rule off")):
             if ALIBABA_METADATA_IP in network:
                 raise ValueError(
                     f"{value!r} contains the ECS metadata service {ALIBABA_METADATA_IP}, which hands out RAM "

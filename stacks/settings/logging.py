@@ -1,13 +1,12 @@
 """Logging settings: the Elasticsearch cluster (ECK) that keeps the security logs, and how long it keeps them."""
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Guard, Model, less_than, secret_ref, turned_off
+from .base import Guard, Model, less_than, networks, secret_ref, turned_off
 
 # Alibaba Cloud ESSD disks start at 20 GiB; a smaller claim fails to provision.
 MIN_DISK_GI = 20
@@ -67,13 +66,7 @@ class LoggingSettings(Model):
     @field_validator("kibana_allowed_cidrs")
     @classmethod
     def _cidrs(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                network = ipaddress.ip_network(value, strict=True)
-            except ValueError:
-                raise ValueError(f"{value!r} is not a network in CIDR notation (e.g. 203.0.113.0/24)") from None
-            if network.prefixlen == 0:
-                raise ValueError(f"{value!r} allows the whole internet; list the operators' networks")
+        networks(values, "203.0.113.0/24", "allows the whole internet; list the operators' networks")
         return values
 
     @model_validator(mode="after")

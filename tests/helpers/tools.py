@@ -12,7 +12,8 @@ import pytest
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        reason = f"{name} is not on PATH (Debian: apt-get install prometheus prometheus-alertmanager)"
+        package = {"dot": "graphviz", "amtool": "prometheus-alertmanager"}.get(name, "prometheus")
+        reason = f"{name} is not on PATH (Debian: apt-get install {package}; .ci/run installs it)"
         if os.environ.get("SECSTACK_CI") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
