@@ -3,8 +3,11 @@
 Order (each step depends on the ones before it):
   1. teams        namespaces, RBAC, quotas, default-deny networking
   2. mesh         Istio, mTLS, authorization (policies land in the team namespaces)
-Later components (keys, secrets, identities, scanning, runtime detection, monitoring, logging) come after the mesh,
-and admission control comes last so that its webhook cannot block the other add-ons while they install.
+  3. data         KMS keys, Secrets Manager entries and their delivery, RRSA roles
+  4. logging      ECK: Elasticsearch, Kibana, Filebeat, retention
+  5. monitoring   kube-prometheus-stack (its CRDs must exist before anything ships a ServiceMonitor)
+  6. detection    Trivy operator and Falco, then the Elasticsearch CA copy into Falco's namespace
+  7. admission    Gatekeeper last, so that its webhook cannot block the other add-ons while they install
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ class SecurityPlatform(pulumi.ComponentResource):
         namespaces = [ns for team in teams for ns in team.namespace_resources]
         mesh = IstioMesh("mesh", args["mesh"], pulumi.ResourceOptions(parent=self, depends_on=namespaces))
         self.mesh = mesh
-        # Add-ons: each depends on the team namespaces and the mesh; append each to `addons`.
+        # Add-ons: each depends on the team namespaces and the mesh.
         addons: list[pulumi.Resource] = [mesh]
         after_mesh = pulumi.ResourceOptions(parent=self, depends_on=[*namespaces, mesh])
         self.data_security = None
