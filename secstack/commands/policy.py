@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import multiprocessing
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -106,7 +108,26 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _objects(args: argparse.Namespace) -> list[tuple[Path, int, dict]]:
-    return [(path, index, obj) for path in manifest_files(args.paths) for index, obj in documents(path)]
+    files = manifest_files(args.paths)
+    from secstack import gatekeeper
+
+    workers = min(os.cpu_count() or 1, gatekeeper.PARALLEL_WORKERS)
+    if workers < 2 or len(files) < gatekeeper.PARALLEL_MIN_OBJECTS or "fork" not in multiprocessing.get_all_start_methods():
+        return [(path, index, obj) for path in files for index, obj in documents(path)]
+    # Many files: parse them in forked workers; the first unusable file (in file order) is reported, as serially.
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        parsed = pool.map(_parse_file, files, chunksize=max(1, len(files) // (workers * 4)))
+    for result in parsed:
+        if isinstance(result, InputError):
+            raise result
+    return [(path, index, obj) for path, result in zip(files, parsed) for index, obj in result]
+
+
+def _parse_file(path: Path) -> "list[tuple[int, dict]] | InputError":
+    try:
+        return list(documents(path))
+    except InputError as exc:
+        return exc
 
 
 def _check_stack(args: argparse.Namespace) -> int:
@@ -133,9 +154,9 @@ def _report(args: argparse.Namespace, constraints: list, objects: list[tuple[Pat
     try:
         for constraint in constraints:
             engine.check_parameters(constraint)
-        for path, index, obj in objects:
-            for violation in engine.evaluate(obj, constraints):
-                found.append((path, index, violation))
+        results = engine.evaluate_all([obj for _, _, obj in objects], constraints)
+        for (path, index, _), violations in zip(objects, results):
+            found += [(path, index, violation) for violation in violations]
     except gatekeeper.GatekeeperError as exc:
         return fail(str(exc))
     denied = [f for f in found if f[2].enforcement_action == "deny"]

@@ -9,15 +9,16 @@ import data.lib.secstack.pods
 singular := {"containers": "container", "initContainers": "initContainer", "ephemeralContainers": "ephemeralContainer"}
 
 # Where the pod spec sits in the reviewed object, for messages (`spec.template.spec` for a Deployment ...).
-spec_path := "spec" if pods.reviewed.kind == "Pod"
+# Paths are built only for messages, so a rule that reports nothing never pays for them.
+spec_path := _spec_paths[pods.reviewed.kind]
 
-spec_path := "spec.template.spec" if pods.reviewed.kind in pods.workload_kinds
+_spec_paths := {
+	"Pod": "spec", "CronJob": "spec.jobTemplate.spec.template.spec", "PodTemplate": "template.spec",
+	"Deployment": "spec.template.spec", "StatefulSet": "spec.template.spec", "DaemonSet": "spec.template.spec",
+	"ReplicaSet": "spec.template.spec", "ReplicationController": "spec.template.spec", "Job": "spec.template.spec",
+}
 
-spec_path := "spec.jobTemplate.spec.template.spec" if pods.reviewed.kind == "CronJob"
-
-spec_path := "template.spec" if pods.reviewed.kind == "PodTemplate"
-
-# {container, field ("containers" ...), type ("container" | "initContainer" | "ephemeralContainer"), name, path}
+# {container, field ("containers" ...), index, type ("container" | "initContainer" | "ephemeralContainer"), name}
 entries contains entry if {
 	some field in pods.container_fields
 	is_array(pods.spec[field])
@@ -26,11 +27,14 @@ entries contains entry if {
 	entry := {
 		"container": c,
 		"field": field,
+		"index": i,
 		"type": singular[field],
 		"name": data.lib.secstack.pods.name(c),
-		"path": sprintf("%s.%s[%d]", [spec_path, field, i]),
 	}
 }
+
+# The entry's container in the reviewed object, e.g. spec.template.spec.containers[0].
+path(entry) := sprintf("%s.%s[%d]", [spec_path, entry.field, entry.index])
 
 # Entries whose image is not exempt (gatekeeper-library exemptImages semantics).
 checked contains entry if {
@@ -40,9 +44,9 @@ checked contains entry if {
 
 # Pod-level fields (automount, labels) are exempt only when every container of the pod is exempt.
 pod_exempt if {
-	count(entries) > 0
-	every entry in entries {
-		data.lib.secstack.pods.exempt(entry.container)
+	count(pods.containers) > 0
+	every c in pods.containers {
+		data.lib.secstack.pods.exempt(c)
 	}
 }
 
@@ -86,10 +90,26 @@ template_path := trim_suffix(spec_path, ".spec") if pods.reviewed.kind != "Pod"
 # A Kubernetes resource quantity ("100m", "1Gi", 2, "1e3") as a number; undefined when it is not one.
 quantity(q) := q if is_number(q)
 
+# Plain digits with an optional unit ("500m", "256Mi") are checked without a regex (compiled per call).
 quantity(q) := units.parse(q) if {
 	is_string(q)
+	_plain_quantity(q)
+}
+
+quantity(q) := units.parse(q) if {
+	is_string(q)
+	not _plain_quantity(q)
 	regex.match(`^\+?([0-9]+(\.[0-9]+)?|\.[0-9]+)([KMGTPE]i|[mkKMGTPE]|[eE][+-]?[0-9]+)?$`, q)
 }
+
+_plain_quantity(q) if {
+	digits := trim_right(q, "KMGTPEkmi")
+	digits != ""
+	trim_left(digits, "0123456789") == ""
+	substring(q, count(digits), -1) in _units
+}
+
+_units := {"", "m", "k", "K", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"}
 
 # Containers that may carry resources and probes: the API rejects both on ephemeral containers.
 resourced contains entry if {
@@ -118,7 +138,7 @@ _missing(section) := {msg |
 	some entry in resourced
 	not _resource_value(entry, section, resource)
 	msg := sprintf("%s <%s> has no %s %s; set %s.resources.%s.%s", [
-		entry.type, entry.name, resource, _singular_section[section], entry.path, section, resource,
+		entry.type, entry.name, resource, _singular_section[section], path(entry), section, resource,
 	])
 }
 
@@ -128,7 +148,7 @@ _unparsable(section) := {msg |
 	value := _resource_value(entry, section, resource)
 	not quantity(value)
 	msg := sprintf("%s <%s> %s %s <%v> could not be parsed (%s.resources.%s.%s)", [
-		entry.type, entry.name, resource, _singular_section[section], value, entry.path, section, resource,
+		entry.type, entry.name, resource, _singular_section[section], value, path(entry), section, resource,
 	])
 }
 
@@ -150,7 +170,7 @@ _too_high(section) := {msg |
 	value := _resource_value(entry, section, resource)
 	quantity(value) > quantity(maximum)
 	msg := sprintf("%s <%s> %s %s <%v> is higher than the maximum allowed of <%v> (%s.resources.%s.%s)", [
-		entry.type, entry.name, resource, _singular_section[section], value, maximum, entry.path, section, resource,
+		entry.type, entry.name, resource, _singular_section[section], value, maximum, path(entry), section, resource,
 	])
 }
 

@@ -74,11 +74,15 @@ windows if spec.os.name == "windows"
 
 # gatekeeper-library exemptImages semantics: exact match, or prefix match for an entry ending in `*`.
 exempt(c) if {
+    some pattern in exempt_patterns
+    image_matches(pattern, c.image)
+}
+
+# A rule, so the parameter is read once per evaluation rather than once per container.
+exempt_patterns := patterns if {
     is_object(input.parameters)
     patterns := object.get(input.parameters, "exemptImages", [])
     is_array(patterns)
-    some pattern in patterns
-    image_matches(pattern, c.image)
 }
 
 image_matches(pattern, image) if {
