@@ -1,13 +1,12 @@
 """Turns config into settings and settings into components."""
 from __future__ import annotations
 
-
 import pulumi
 
 from components.platform import SecurityPlatform
 from stacks.args import platform_args
 from stacks.config import StackFileError, read_engine_config, read_stack_file, stack_file
-from stacks.settings import Settings, SettingsError, load
+from stacks.settings import Settings, SettingsError, check_secret_values, load
 
 
 def settings_from_engine() -> Settings:
@@ -18,9 +17,7 @@ def settings_from_engine() -> Settings:
         # The engine only says a whole key is secret; the stack file says which leaves were `secure:`.
         try:
             file_raw = read_stack_file(path)
-            from stacks.settings import _check_secret_values
-
-            problems += _check_secret_values(file_raw.get("secstack:secretValues") or {})
+            problems += check_secret_values(file_raw.get("secstack:secretValues") or {})
         except StackFileError as exc:
             problems.append(str(exc))
     try:

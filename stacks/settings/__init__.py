@@ -121,7 +121,7 @@ def load(raw: dict[str, Any]) -> Settings:
     for key in sorted(set(ours) - known):
         problems.append(f"secstack:{key}: unknown key; allowed keys: {', '.join(sorted(known))}")
     secret_values = ours.pop("secretValues", None) or {}
-    problems += _check_secret_values(secret_values)
+    problems += check_secret_values(secret_values)
 
     environment = ours.get("environment")
     if environment is None:
@@ -157,7 +157,7 @@ def _deep_merge(base: Any, override: Any) -> Any:
     return override
 
 
-def _check_secret_values(values: Any) -> list[str]:
+def check_secret_values(values: Any) -> list[str]:
     if not isinstance(values, dict):
         return ["secstack:secretValues: must be a map of name -> secret value"]
     problems = []
