@@ -10,7 +10,7 @@ singular := {"containers": "container", "initContainers": "initContainer", "ephe
 
 # Where the pod spec sits in the reviewed object, for messages (`spec.template.spec` for a Deployment ...).
 # Paths are built only for messages, so a rule that reports nothing never pays for them.
-spec_path := _spec_paths[pods.reviewed.kind]
+spec_path := _spec_paths[data.lib.secstack.pods.reviewed.kind]
 
 _spec_paths := {
 	"Pod": "spec", "CronJob": "spec.jobTemplate.spec.template.spec", "PodTemplate": "template.spec",
@@ -20,9 +20,9 @@ _spec_paths := {
 
 # {container, field ("containers" ...), index, type ("container" | "initContainer" | "ephemeralContainer"), name}
 entries contains entry if {
-	some field in pods.container_fields
-	is_array(pods.spec[field])
-	some i, c in pods.spec[field]
+	some field in data.lib.secstack.pods.container_fields
+	is_array(data.lib.secstack.pods.spec[field])
+	some i, c in data.lib.secstack.pods.spec[field]
 	is_object(c)
 	entry := {
 		"container": c,
@@ -44,8 +44,8 @@ checked contains entry if {
 
 # Pod-level fields (automount, labels) are exempt only when every container of the pod is exempt.
 pod_exempt if {
-	count(pods.containers) > 0
-	every c in pods.containers {
+	count(data.lib.secstack.pods.containers) > 0
+	every c in data.lib.secstack.pods.containers {
 		data.lib.secstack.pods.exempt(c)
 	}
 }
@@ -85,7 +85,7 @@ string_list(key) := strings if {
 string_list(key) := [] if not is_array(data.lib.secstack.pods.param(key, []))
 
 # Where the pod template {metadata, spec} sits, for messages about its labels.
-template_path := trim_suffix(spec_path, ".spec") if pods.reviewed.kind != "Pod"
+template_path := trim_suffix(spec_path, ".spec") if data.lib.secstack.pods.reviewed.kind != "Pod"
 
 # A Kubernetes resource quantity ("100m", "1Gi", 2, "1e3") as a number; undefined when it is not one.
 quantity(q) := q if is_number(q)
@@ -181,7 +181,7 @@ allow_annotation := data.lib.secstack.pods.param("allowAnnotation", "secstack.io
 allowed_external if {
 	is_string(allow_annotation)
 	allow_annotation != ""
-	reason := pods.reviewed.metadata.annotations[allow_annotation]
+	reason := data.lib.secstack.pods.reviewed.metadata.annotations[allow_annotation]
 	is_string(reason)
 	trim_space(reason) != ""
 }
@@ -198,4 +198,4 @@ _opt_out_enabled if {
 	allow_annotation != ""
 }
 
-service_name := pods.object_name
+service_name := data.lib.secstack.pods.object_name
