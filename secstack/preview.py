@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import os
 import runpy
 import shutil
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -143,11 +145,19 @@ def manifest_filename(obj: dict) -> str:
     return f"{meta.get('namespace') or '_cluster'}.{obj.get('kind', 'Unknown').lower()}.{meta.get('name', 'unnamed')}.yaml"
 
 
+def _io(jobs: list[Callable[[], object]]) -> None:
+    """File creation and removal are system calls that release the GIL: a few threads overlap their latency."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()
+
+
 def write(preview: Preview, out_dir: Path) -> Path:
     target = out_dir / preview.stack
     manifests = target / "manifests"
+    stale = target / f".manifests-stale-{os.getpid()}"
     if manifests.exists():
-        shutil.rmtree(manifests)
+        manifests.rename(stale)  # cleared below, alongside the writes
     manifests.mkdir(parents=True)
     header = {
         "stack": preview.stack,
@@ -175,15 +185,22 @@ def write(preview: Preview, out_dir: Path) -> Path:
     ]
     head = json.dumps(header, indent=1, sort_keys=True)
     (target / "plan.json").write_text(head[:-2] + ',\n "resources": [\n' + ",\n".join(lines) + "\n ]\n}\n")
+    files: dict[Path, str] = {}
     seen: Counter = Counter()
     for _, obj in preview.kubernetes_objects():
         name = manifest_filename(obj)
         seen[name] += 1
         if seen[name] > 1:
             name = name.replace(".yaml", f".{seen[name]}.yaml")
-        (manifests / name).write_text(yaml.dump(obj, Dumper=Dumper, sort_keys=False))
+        files[manifests / name] = yaml.dump(obj, Dumper=Dumper, sort_keys=False)
     releases = {"apiVersion": "secstack.io/v1", "kind": "HelmReleaseList", "items": preview.helm_releases()}
-    (manifests / "helm-releases.yaml").write_text(yaml.dump(releases, Dumper=Dumper, sort_keys=False))
+    files[manifests / "helm-releases.yaml"] = yaml.dump(releases, Dumper=Dumper, sort_keys=False)
+    jobs: list[Callable[[], object]] = [lambda p=path, t=text: p.write_text(t) for path, text in files.items()]
+    if stale.exists():
+        jobs += [lambda p=p: p.unlink() for p in stale.iterdir()]
+    _io(jobs)
+    if stale.exists():
+        shutil.rmtree(stale)
     return target
 
 

@@ -57,19 +57,25 @@ def _meta(resource) -> dict:
     return dict(resource.props.get("metadata") or {})
 
 
+def _is_default_deny(policy) -> bool:
+    spec = dict(policy.props.get("spec") or {})
+    return (
+        spec.get("podSelector") in ({}, None)
+        and set(spec.get("policyTypes") or []) == {"Ingress", "Egress"}
+        and not spec.get("ingress")
+        and not spec.get("egress")
+    )
+
+
 def validate_isolation(args: StackValidationArgs, report) -> None:
     team_namespaces = [r for r in _by_type(args.resources, NAMESPACE) if TEAM_LABEL in (_meta(r).get("labels") or {})]
+    # One pass over the policies, then a lookup per namespace (stacks have thousands of resources).
+    isolated = {_meta(p).get("namespace") for p in _by_type(args.resources, NETWORK_POLICY) if _is_default_deny(p)}
+    denied = {_meta(p).get("namespace") for p in _by_type(args.resources, AUTHZ) if not p.props.get("spec")}
     for ns in team_namespaces:
         name = _meta(ns).get("name")
-        default_deny = any(
-            _meta(p).get("namespace") == name
-            and dict(p.props.get("spec") or {}).get("podSelector") in ({}, None)
-            and set((p.props.get("spec") or {}).get("policyTypes") or []) == {"Ingress", "Egress"}
-            and not (p.props.get("spec") or {}).get("ingress")
-            and not (p.props.get("spec") or {}).get("egress")
-            for p in _by_type(args.resources, NETWORK_POLICY)
-        )
-        deny_all = any(_meta(p).get("namespace") == name and not p.props.get("spec") for p in _by_type(args.resources, AUTHZ))
+        default_deny = name in isolated
+        deny_all = name in denied
         if not default_deny:
             report(f"namespace {name} has no default-deny NetworkPolicy", ns.urn)
         if not deny_all:

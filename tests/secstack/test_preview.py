@@ -108,3 +108,16 @@ def test_secure_values_never_reach_the_output(tmp_path):
     assert "PLAINTEXT-" not in text
     ciphertexts = [line.split("secure:")[1].strip() for line in preview.stack_file("prod").read_text().splitlines() if "secure:" in line]
     assert ciphertexts and not any(c in text for c in ciphertexts), "ciphertexts are not copied into the output either"
+
+
+def test_fast_and_careful_normalisation_agree_on_every_resource():
+    from secstack.capture import normalize
+
+    resources = rendered("prod").resources
+    with_secrets = [r for r in resources if r._without_secrets() is None]
+    assert with_secrets, "prod has secret inputs, which must take the careful path"
+    for r in resources:
+        assert r.plain_inputs() == normalize(r.inputs, redact=False)
+        assert r.redacted_inputs() == normalize(r.inputs, redact=True)
+        if r in with_secrets:
+            assert r.plain_inputs() != r.redacted_inputs()
