@@ -14,7 +14,7 @@ import jsonschema
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from .base import Guard, Model, rank_weaker
+from .base import Guard, Model, rank_weaker, turned_off
 
 EnforcementAction = Literal["dryrun", "warn", "deny"]
 ACTION_ORDER = ["dryrun", "warn", "deny"]  # weakest first
@@ -266,7 +266,7 @@ GUARDS = [
     Guard(
         section="admission",
         path=("requireImageDigests",),
-        weaker=lambda value, floor: bool(floor) and not value,
+        weaker=turned_off,
         environments=("prod",),
         hint="a tag can be re-pushed to point at different code",
     ),

@@ -12,19 +12,8 @@ from secstack.capture import Registration
 from secstack.checks.admission import gatekeeper_constraints
 from secstack.preview import Preview
 from tests.conftest import rendered
+from tests.helpers.workloads import BAD_DEPLOYMENT as BAD
 
-BAD = {
-    "apiVersion": "apps/v1",
-    "kind": "Deployment",
-    "metadata": {"name": "bad", "namespace": "orders", "labels": {"team": "orders", "owner": "orders-lead"}},
-    "spec": {
-        "selector": {"matchLabels": {"app": "bad"}},
-        "template": {
-            "metadata": {"labels": {"app": "bad", "team": "orders", "owner": "orders-lead"}},
-            "spec": {"containers": [{"name": "app", "image": "nginx:latest", "securityContext": {"privileged": True}}]},
-        },
-    },
-}
 
 
 def with_bad_workload(stack: str) -> Preview:

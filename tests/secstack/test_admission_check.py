@@ -18,19 +18,8 @@ from secstack.preview import Preview, load_stack
 from secstack.verdicts import ADVISORY, MANDATORY
 from tests.conftest import STACKS, rendered
 from tests.helpers.shared import REPO
+from tests.helpers.workloads import BAD_DEPLOYMENT
 
-BAD_DEPLOYMENT = {
-    "apiVersion": "apps/v1",
-    "kind": "Deployment",
-    "metadata": {"name": "bad", "namespace": "orders", "labels": {"team": "orders", "owner": "orders-lead"}},
-    "spec": {
-        "selector": {"matchLabels": {"app": "bad"}},
-        "template": {
-            "metadata": {"labels": {"app": "bad", "team": "orders", "owner": "orders-lead"}},
-            "spec": {"containers": [{"name": "app", "image": "nginx:latest", "securityContext": {"privileged": True}}]},
-        },
-    },
-}
 
 
 def _preview_with(settings, *objects: dict) -> Preview:
